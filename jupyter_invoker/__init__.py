@@ -1,0 +1,64 @@
+"""jupyter_invoker: write a prompt once, run it anywhere, look inside local models.
+
+    from jupyter_invoker import LanguageModel
+    model = LanguageModel()                      # embedded SmolLM2-135M-Instruct
+    with model.generate(max_new_tokens=3) as generator:
+        with generator.invoke("The Eiffel Tower is in the city of"):
+            logits = model.lm_head.output.save()
+
+    import jupyter_invoker as ji
+    prompt = ji.load("prompts/weather.prompty")
+    result = ji.execute(prompt, {"city": "Seattle"}, invoker="openai")
+
+Importing this package is cheap: torch, transformers and openai load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .invokers import InvokerFactory, execute, execute_async, execute_many
+    from .prompty import Prompty, load, prepare
+    from .tracing import LanguageModel
+
+__all__ = [
+    "InvokerFactory",
+    "LanguageModel",
+    "Prompty",
+    "__version__",
+    "execute",
+    "execute_async",
+    "execute_many",
+    "load",
+    "prepare",
+]
+
+# Public name -> submodule that defines it; resolved on first attribute access so
+# `import jupyter_invoker` stays free of torch/transformers/openai.
+_LAZY = {
+    "InvokerFactory": "invokers",
+    "LanguageModel": "tracing",
+    "Prompty": "prompty",
+    "execute": "invokers",
+    "execute_async": "invokers",
+    "execute_many": "invokers",
+    "load": "prompty",
+    "prepare": "prompty",
+}
+
+
+def __getattr__(name: str) -> Any:
+    submodule = _LAZY.get(name)
+    if submodule is None:
+        raise AttributeError(f"module 'jupyter_invoker' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{submodule}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

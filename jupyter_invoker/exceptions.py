@@ -1,0 +1,121 @@
+"""The one exception tree of jupyter_invoker.
+
+Every error the package raises on purpose derives from :class:`JupyterInvokerError`;
+backend SDK errors are mapped onto it at the boundary and chained with ``from exc``::
+
+    JupyterInvokerError
+    ├── ModelLoadError            the default model could not be fetched, converted or loaded
+    ├── TracingError              misuse of Generator / Invoker / module handles
+    │   ├── OutOfOrderError       a module read after the model already passed it this step
+    │   ├── ModuleNotReachedError a module the run never reached
+    │   └── InvalidInputError     an invoke input that cannot be tokenized
+    ├── PromptyError              .prompty assets
+    │   ├── PromptyLoadError      unreadable file, malformed YAML / front matter, bad field
+    │   ├── PromptyReferenceError ${env:} unset, ${file:} missing or escaping its folder
+    │   └── PromptyRenderError    missing input, sandbox violation, role injection
+    └── InvokerError              running a prompt on a backend (names invoker + endpoint, never a key)
+        ├── UnknownInvokerError   no invoker registered under that name
+        ├── InvokerConfigError    missing/invalid configuration (no endpoint, no key, ...)
+        ├── InvokerConnectionError endpoint unreachable or timed out
+        ├── InvokerAuthError      401 / 403
+        ├── InvokerRateLimitError 429 after the bounded retries
+        ├── InvokerServerError    5xx after the bounded retries
+        └── InvokerResponseError  malformed response, stream cut midway, other 4xx
+
+Messages are sentences: what happened, the offending value, what to do.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidInputError",
+    "InvokerAuthError",
+    "InvokerConfigError",
+    "InvokerConnectionError",
+    "InvokerError",
+    "InvokerRateLimitError",
+    "InvokerResponseError",
+    "InvokerServerError",
+    "JupyterInvokerError",
+    "ModelLoadError",
+    "ModuleNotReachedError",
+    "OutOfOrderError",
+    "PromptyError",
+    "PromptyLoadError",
+    "PromptyReferenceError",
+    "PromptyRenderError",
+    "TracingError",
+    "UnknownInvokerError",
+]
+
+
+class JupyterInvokerError(Exception):
+    """Base class of every error raised by jupyter_invoker."""
+
+
+class ModelLoadError(JupyterInvokerError):
+    """The default model could not be fetched, converted or loaded."""
+
+
+class TracingError(JupyterInvokerError):
+    """A Generator / Invoker / module handle was used in a way that cannot work."""
+
+
+class OutOfOrderError(TracingError):
+    """A module output was requested after the model had already passed that module."""
+
+
+class ModuleNotReachedError(TracingError):
+    """A module output was requested that the run never produced."""
+
+
+class InvalidInputError(TracingError):
+    """An invoke input has a type or shape that cannot be turned into token ids."""
+
+
+class PromptyError(JupyterInvokerError):
+    """A .prompty asset could not be loaded or rendered."""
+
+
+class PromptyLoadError(PromptyError):
+    """The file is unreadable, malformed, or has an invalid field."""
+
+
+class PromptyReferenceError(PromptyError):
+    """A ``${env:...}`` or ``${file:...}`` reference cannot be resolved."""
+
+
+class PromptyRenderError(PromptyError):
+    """Rendering failed: a missing input, a sandbox violation, a role injection."""
+
+
+class InvokerError(JupyterInvokerError):
+    """Running a prompt on a backend failed."""
+
+
+class UnknownInvokerError(InvokerError, LookupError):
+    """No invoker is registered under the requested name."""
+
+
+class InvokerConfigError(InvokerError):
+    """The invoker's configuration is missing or invalid."""
+
+
+class InvokerConnectionError(InvokerError):
+    """The endpoint could not be reached or did not answer in time."""
+
+
+class InvokerAuthError(InvokerError):
+    """The endpoint refused the credentials (401/403)."""
+
+
+class InvokerRateLimitError(InvokerError):
+    """The endpoint kept answering 429 after the bounded retries."""
+
+
+class InvokerServerError(InvokerError):
+    """The endpoint kept failing with 5xx after the bounded retries."""
+
+
+class InvokerResponseError(InvokerError):
+    """The endpoint answered something unusable (bad body, cut stream, other 4xx)."""
