@@ -1,0 +1,244 @@
+"""``Generator`` and ``Invoker``: the with-blocks of a traced run (DESIGN §3).
+
+    with model.generate(max_new_tokens=3) as generator:
+        with generator.invoke("The Eiffel Tower is in the city of") as invoker:
+            logits = model.lm_head.output.save()      # (batch, 1, vocab) under generate
+            invoker.next()                            # the next generation step
+            everything = invoker.save_all()           # {module path: output} of this step
+    invoker.text, generator.output, generator.saved
+
+Each invoke is one model run over its input (a list is one left-padded batch);
+invokes run in order, so a value saved in one can be used in the next.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..exceptions import TracingError
+from . import _tensor
+from ._engine import Run
+from ._inputs import Prepared, prepare_input
+
+if TYPE_CHECKING:
+    from ._model import LanguageModel
+
+__all__ = ["Generator", "Invoker"]
+
+
+class Generator:
+    """A generation (or single-forward) context holding one or more invokes."""
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        mode: str,
+        *,
+        input: Any = None,
+        kwargs: dict[str, Any],
+        grad: bool = False,
+    ) -> None:
+        self.model = lm
+        self.mode = mode
+        self.kwargs = kwargs
+        self.grad = grad
+        self.keep_step_outputs: bool | None = kwargs.pop("keep_step_outputs", None)
+        self.invokers: list[Invoker] = []
+        self.saved: list[dict[int, dict[str, Any]]] = []
+        self._input = input
+        self._implicit: Invoker | None = None
+        self._current: Invoker | None = None
+        self._entered = False
+
+    def invoke(self, input: Any, **kwargs: Any) -> Invoker:
+        """One run of the model over ``input`` (a string, list of strings, token ids,
+        chat messages, or a rendered prompt); ``kwargs`` override the context's options."""
+        if not self._entered:
+            raise TracingError(
+                "generator.invoke() must be used inside `with model.generate(...) as generator:`."
+            )
+        return Invoker(self, input, kwargs)
+
+    @property
+    def invoker(self) -> Invoker | None:
+        """The invoke opened by ``model.generate(input)`` / ``model.trace(input)``, if any."""
+        return self._implicit
+
+    def __enter__(self) -> Generator:
+        if self.model._active_generator is not None:
+            raise TracingError(
+                "A generate/trace context is already open on this model; finish it first "
+                "(contexts on one model cannot nest)."
+            )
+        self.model._active_generator = self
+        self._entered = True
+        if self._input is not None:
+            self._implicit = Invoker(self, self._input, {}, frame_depth=2)
+            try:
+                self._implicit.__enter__()
+            except BaseException:
+                self.model._active_generator = None
+                raise
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if self._implicit is not None and self._implicit._run is not None:
+                self._implicit.__exit__(exc_type, exc, tb)
+        finally:
+            self.model._active_generator = None
+            self._current = None
+
+    @property
+    def output(self) -> torch.Tensor | None:
+        """Every invoke's token ids (prompt + generated), one row per prompt, left-padded
+        to a common length: rows follow the order of the invokes."""
+        rows = [inv.output_ids for inv in self.invokers if inv.output_ids is not None]
+        if not rows:
+            return None
+        width = max(r.shape[-1] for r in rows)
+        pad = self.model.tokenizer.pad_token_id or 0
+        padded = [
+            torch.nn.functional.pad(r, (width - r.shape[-1], 0), value=pad) for r in rows
+        ]
+        return torch.cat(padded, dim=0)
+
+
+class Invoker:
+    """One model run over one input, interleaved with the body of its with-block."""
+
+    _counter = itertools.count()
+
+    def __init__(
+        self, generator: Generator, input: Any, kwargs: dict[str, Any], *, frame_depth: int = 1
+    ) -> None:
+        self.generator = generator
+        self.input = input
+        self.kwargs = kwargs
+        self.step = 0
+        self.index = len(generator.invokers)
+        self.input_ids: torch.Tensor | None = None
+        self.attention_mask: torch.Tensor | None = None
+        self.output_ids: torch.Tensor | None = None
+        self.text: str | list[str] | None = None
+        self.tokens: list[str] | list[list[str]] | None = None
+        self.saved: dict[int, dict[str, Any]] = {}
+        self._save_all_targets: dict[int, dict[str, Any]] = {}
+        self._prepared: Prepared | None = None
+        self._run: Run | None = None
+        self._frame_depth = frame_depth
+
+    # ------------------------------------------------------------------ body API
+    def next(self, steps: int = 1) -> None:
+        """Move the body to the next generation step (module reads then refer to it)."""
+        self._require_open("next()")
+        self.step += steps
+
+    def save_all(self) -> dict[str, Any]:
+        """``{module path: output}`` for every module at the current step (containers
+        skipped); filled in by the time the invoke block has exited."""
+        run = self._require_open("save_all()")
+        target = run.save_all(self.step)
+        self._save_all_targets[self.step] = target
+        return target
+
+    def _require_open(self, what: str) -> Run:
+        if self._run is None or self.generator._current is not self:
+            raise TracingError(f"invoker.{what} works only inside its `with ... invoke(...)` block.")
+        return self._run
+
+    # ------------------------------------------------------------------ context
+    def __enter__(self) -> Invoker:
+        gen = self.generator
+        lm = gen.model
+        if gen._current is not None:
+            raise TracingError("Invokes cannot nest: close the open invoke block first.")
+        if lm._active_generator is not gen:
+            raise TracingError("This generator's with-block has already exited.")
+        self._prepared = prepare_input(lm, self.input)
+        self.input_ids = self._prepared.input_ids
+        self.attention_mask = self._prepared.attention_mask
+        keep = gen.keep_step_outputs
+        if keep is None:
+            # A body that mentions save_all may call it part-way through a step: keep that
+            # step's outputs as the run goes (one light hook per module, body-lifetime only).
+            code = sys._getframe(self._frame_depth).f_code
+            keep = "save_all" in code.co_names
+        self._run = Run(lm, self._runner(), label=f"invoke {self.index}", keep_step_outputs=keep)
+        gen._current = self
+        gen.invokers.append(self)
+        _tensor._save_sink.append(self._on_save)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        run = self._run
+        try:
+            if run is None:
+                return
+            if exc_type is None:
+                run.finish()
+            else:
+                run.abort()
+        finally:
+            if _tensor._save_sink and _tensor._save_sink[-1] == self._on_save:
+                _tensor._save_sink.pop()
+            self.generator._current = None
+            if run is not None:
+                self._collect(run)
+            self._run = None
+
+    def _on_save(self, value: Any, source: str | None) -> None:
+        name = source or _tensor.derived_name()
+        self.saved.setdefault(self.step, {})[name] = value
+
+    def _runner(self) -> Any:
+        gen, prepared, lm = self.generator, self._prepared, self.generator.model
+        assert prepared is not None
+        options = {**gen.kwargs, **self.kwargs}
+        model_inputs: dict[str, Any] = {
+            "input_ids": prepared.input_ids,
+            "attention_mask": prepared.attention_mask,
+        }
+        if gen.mode == "generate":
+            options.setdefault("pad_token_id", lm.tokenizer.pad_token_id)
+
+            def run_generate() -> Any:
+                return lm.hf_model.generate(**model_inputs, **options)
+
+            return run_generate
+        if prepared.position_ids is not None:
+            model_inputs["position_ids"] = prepared.position_ids
+        options.setdefault("use_cache", False)
+        grad = gen.grad
+
+        def run_forward() -> Any:
+            with torch.set_grad_enabled(grad):
+                return lm.hf_model(**model_inputs, **options)
+
+        return run_forward
+
+    def _collect(self, run: Run) -> None:
+        prepared = self._prepared
+        assert prepared is not None
+        lm = self.generator.model
+        result = run.result
+        if self.generator.mode == "generate" and isinstance(result, torch.Tensor):
+            self.output_ids = result
+        elif self.generator.mode == "generate" and hasattr(result, "sequences"):
+            self.output_ids = result.sequences
+        else:
+            self.output_ids = prepared.input_ids
+        self.tokens = prepared.tokens(lm.tokenizer)
+        if self.output_ids is not None:
+            new = self.output_ids[:, prepared.input_ids.shape[-1] :]
+            texts = lm.tokenizer.batch_decode(new, skip_special_tokens=True)
+            self.text = texts if prepared.batched else texts[0]
+        for step, outputs in self._save_all_targets.items():
+            merged = self.saved.setdefault(step, {})
+            for path, value in outputs.items():
+                merged.setdefault(f"{path}.output", value)
+        self.generator.saved.append(self.saved)

@@ -1,0 +1,452 @@
+"""The eager interleaving engine: one model run beside one with-body, on one thread.
+
+    run = Run(model, runner=lambda: hf_model.generate(...), label="invoke 0")
+    hidden = run.request("model.layers.3", "output", step=0)   # body pauses, model runs
+    run.assign("model.layers.3", "output", 0, hidden * 0)      # the model continues with this
+    run.finish()                                               # rest of the run, full speed
+
+The model runs in a greenlet on the calling thread (DESIGN §3: an OS thread gets its
+own OpenMP pool and costs ~25% on CPU). Reading a module output switches to the
+model greenlet; a forward hook on that module switches back with the real tensor.
+Hooks exist only for modules the body asked for (plus every module while a
+``save_all`` may still need the current step) and all of them are removed the moment
+the body exits, so the rest of the run goes at full speed.
+
+Steps: every call of the root module's forward is one step (a generation step under
+``generate``). The body's step pointer moves with ``Invoker.next()``.
+
+Order rule: within a step the model passes modules in a fixed order (measured once
+per model by a two-token dry forward). Asking for a module the model already passed
+at the current step, or for an earlier step, is an :class:`OutOfOrderError`; asking
+again for a value already handed over returns the same tensor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import greenlet
+import torch
+
+from ..exceptions import ModuleNotReachedError, OutOfOrderError, TracingError
+from ._tensor import unwrap, wrap
+
+if TYPE_CHECKING:
+    from torch.utils.hooks import RemovableHandle
+
+    from ._model import LanguageModel
+
+__all__ = ["Run", "describe"]
+
+_NOTHING: Any = object()
+_ORDER_RULE = (
+    "Within one step the model runs its modules in order, so read outputs in that order "
+    "(earlier layers first) and use invoker.next() to move to the next generation step"
+)
+_DEVICE_TYPES = ("cpu", "cuda")
+
+
+class _Abort(BaseException):
+    """Thrown into the model greenlet to unwind a run whose body has failed."""
+
+
+def describe(path: str, kind: str) -> str:
+    """``model.layers.3.output`` style name used in every message."""
+    return f"{path or '<root>'}.{kind}"
+
+
+def _capture_state() -> tuple[Any, ...]:
+    autocast = tuple(
+        (torch.is_autocast_enabled(dev), torch.get_autocast_dtype(dev)) for dev in _DEVICE_TYPES
+    )
+    return (torch.is_grad_enabled(), autocast)
+
+
+def _restore_state(state: tuple[Any, ...]) -> None:
+    grad, autocast = state
+    torch.set_grad_enabled(grad)
+    for dev, (enabled, dtype) in zip(_DEVICE_TYPES, autocast):
+        torch.set_autocast_enabled(dev, enabled)
+        torch.set_autocast_dtype(dev, dtype)
+
+
+class Run:
+    """One model run interleaved with one with-body (one invoke)."""
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        runner: Callable[[], Any],
+        *,
+        label: str,
+        keep_step_outputs: bool,
+    ) -> None:
+        self._lm = lm
+        self._runner = runner
+        self.label = label
+        self._keep_step_outputs = keep_step_outputs
+        self._body: greenlet.greenlet | None = None
+        self._model: greenlet.greenlet | None = None
+        self._hooks: dict[tuple[str, str], RemovableHandle] = {}
+        self._order: dict[tuple[str, str], int] = {}
+        # Model position: `step` counts root forwards started (-1 before the first);
+        # `position` is the order index of the last event passed in the current step.
+        self.step = -1
+        self.in_step = False
+        self.position = -1
+        self._paused_at: tuple[str, str, int] | None = None
+        self._pending: tuple[str, str, int] | None = None
+        self._pending_failed: str | None = None
+        self._replacement: Any = _NOTHING
+        self._handed: dict[tuple[str, str, int], Any] = {}
+        self._body_alive = True
+        self._save_all_steps: dict[int, dict[str, Any]] = {}
+        # One-element box so recorder closures always write into the current step's dict.
+        self._step_outputs_ref: list[dict[str, Any]] = [{}]
+        self._recorders: list[RemovableHandle] = []
+        self.started = False
+        self.finished = False
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    # ------------------------------------------------------------------ body side
+    def request(self, path: str, kind: str, step: int) -> Any:
+        """The value of ``path``'s ``kind`` ("output" or "input") at ``step``; waits for it."""
+        key = (path, kind, step)
+        handed = self._handed.get(key, _NOTHING)
+        if handed is not _NOTHING:
+            return handed
+        if self.finished:
+            self._raise_finished(path, kind, step)
+        self._lm._module(path)  # validates the path before anything starts
+        self._check_order(path, kind, step)
+        self._start()
+        self._ensure_hook(path, kind)
+        self._pending, self._pending_failed = key, None
+        self._to_model()
+        handed = self._handed.get(key, _NOTHING)
+        if handed is not _NOTHING:
+            return handed
+        self._pending = None
+        if self.error is not None:
+            raise self.error
+        if self._pending_failed is not None:
+            raise ModuleNotReachedError(self._pending_failed)
+        self._raise_finished(path, kind, step)
+
+    def assign(self, path: str, kind: str, step: int, value: Any) -> None:
+        """Replace ``path``'s ``kind`` at ``step``; the model continues with ``value``."""
+        key = (path, kind, step)
+        self.request(path, kind, step)
+        if self._paused_at != key:
+            raise OutOfOrderError(
+                f"Cannot assign {describe(path, kind)} at step {step}: the model has already "
+                f"used it and moved on. Assign a module's {kind} before reading any later "
+                f"module. {_ORDER_RULE}."
+            )
+        self._replacement = value
+        self._handed[key] = wrap(value, describe(path, kind))
+
+    def save_all(self, step: int) -> dict[str, Any]:
+        """A dict that will hold every module's output at ``step`` once the step has run."""
+        existing = self._save_all_steps.get(step)
+        if existing is not None:
+            return existing
+        target: dict[str, Any] = {}
+        if self.finished or step < self.step:
+            raise OutOfOrderError(
+                f"save_all() for step {step} comes too late: the model is already past that "
+                f"step. Call invoker.save_all() before reading modules at that step."
+            )
+        if step == self.step and self.in_step:
+            if not self._keep_step_outputs and self.position >= 0:
+                raise TracingError(
+                    f"save_all() was called part-way through step {step}, after the model "
+                    "had already passed some modules, and this run was not keeping step "
+                    "outputs. Call invoker.save_all() before reading any module, or pass "
+                    "keep_step_outputs=True to model.generate()/model.trace()."
+                )
+            target.update(self._step_outputs_ref[0])
+        self._save_all_steps[step] = target
+        if self.started:
+            self._start_recording()
+        return target
+
+    def finish(self) -> None:
+        """The body exited normally: run the rest at full speed and surface model errors."""
+        self._body_alive = False
+        self._pending = None
+        pending_save = any(s >= max(self.step, 0) for s in self._save_all_steps)
+        if not pending_save:
+            self._remove_hooks()
+        try:
+            if not self.started and not pending_save:
+                self._run_plain()
+            else:
+                self._start()
+                if not self.finished:
+                    self._to_model()
+        finally:
+            self._release()
+        if self.error is not None:
+            raise self.error
+
+    def abort(self) -> None:
+        """The body failed: unwind the model run and leave nothing behind. Never raises."""
+        self._body_alive = False
+        self._pending = None
+        try:
+            self._remove_hooks()
+            model = self._model
+            if model is not None and bool(model) and not self.finished:
+                state = _capture_state()
+                try:
+                    model.throw(_Abort())
+                finally:
+                    _restore_state(state)
+        except BaseException:  # cleanup must not mask the body's own error
+            pass
+        finally:
+            self.finished = True
+            self._release()
+
+    # ------------------------------------------------------------------ internals
+    def _raise_finished(self, path: str, kind: str, step: int) -> Any:
+        if self.error is not None:
+            raise TracingError(
+                f"{describe(path, kind)} is not available: the model run of {self.label} "
+                f"failed ({type(self.error).__name__}: {self.error})."
+            ) from self.error
+        reached = "never" if step <= self.step else f"only up to step {self.step}"
+        raise ModuleNotReachedError(
+            f"{describe(path, kind)} at step {step} was never produced: the run of "
+            f"{self.label} finished after {self.step + 1} step(s) and reached it {reached}. "
+            "Check the module path (print(model) shows the tree) and max_new_tokens."
+        )
+
+    def _check_order(self, path: str, kind: str, step: int) -> None:
+        if step < self.step or (step == self.step and not self.in_step and self.started):
+            raise OutOfOrderError(
+                f"{describe(path, kind)} at step {step} was requested after the model finished "
+                f"that step (it is at step {self.step}). {_ORDER_RULE}."
+            )
+        if step == self.step and self.in_step:
+            index = self._order_index(path, kind)
+            if index is not None and index <= self.position:
+                raise OutOfOrderError(
+                    f"{describe(path, kind)} at step {step} was requested after the model had "
+                    f"already passed it (the model is at {self._where()}). {_ORDER_RULE}."
+                )
+
+    def _where(self) -> str:
+        if self._paused_at is None:
+            return f"step {self.step}"
+        path, kind, step = self._paused_at
+        return f"{describe(path, kind)}, step {step}"
+
+    def _order_index(self, path: str, kind: str) -> int | None:
+        if not self._order:
+            self._order = self._lm._event_order()
+        return self._order.get((path, kind))
+
+    def _start(self) -> None:
+        if self.started:
+            return
+        if not self._order:
+            self._order = self._lm._event_order()  # dry run before any hook exists
+        self.started = True
+        self._body = greenlet.getcurrent()
+        self._model = greenlet.greenlet(self._model_main, parent=self._body)
+        self._model.gr_context = contextvars.copy_context()
+        root = self._lm.hf_model
+        self._hooks[("", "step-start")] = root.register_forward_pre_hook(
+            self._on_step_start, prepend=True
+        )
+        self._hooks[("", "step-end")] = root.register_forward_hook(self._on_step_end)
+        if self._keep_step_outputs or self._save_all_steps:
+            self._start_recording()
+
+    def _run_plain(self) -> None:
+        """No body can ask for anything: the run is a plain call, no greenlet, no hook."""
+        self.started = True
+        try:
+            self.result = self._runner()
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.finished = True
+
+    def _model_main(self) -> None:
+        try:
+            self.result = self._runner()
+        except _Abort:
+            pass
+        except BaseException as exc:  # KeyboardInterrupt too: handed to the body
+            self.error = exc
+        finally:
+            self.finished = True
+            self._pending_failed = None
+            with contextlib.suppress(BaseException):
+                self._remove_hooks()
+
+    def _to_model(self) -> None:
+        model = self._model
+        if model is None or model.dead:
+            return
+        state = _capture_state()
+        try:
+            model.switch()
+        finally:
+            _restore_state(state)
+
+    def _to_body(self) -> None:
+        body = self._body
+        if body is None or body.dead:
+            return
+        state = _capture_state()
+        try:
+            body.switch()
+        finally:
+            _restore_state(state)
+
+    def _ensure_hook(self, path: str, kind: str) -> None:
+        if (path, kind) in self._hooks:
+            return
+        module = self._lm._module(path)
+        if kind == "output":
+            self._hooks[(path, kind)] = module.register_forward_hook(
+                self._make_output_hook(path), prepend=(path == "")
+            )
+        else:
+            self._hooks[(path, kind)] = module.register_forward_pre_hook(
+                self._make_input_hook(path), with_kwargs=True
+            )
+
+    def _start_recording(self) -> None:
+        """One light hook per called module keeps the current step's outputs."""
+        if self._recorders:
+            return
+        for path in self._lm._called_modules():
+            self._recorders.append(
+                self._lm._module(path).register_forward_hook(self._make_recorder(path))
+            )
+
+    def _stop_recording(self) -> None:
+        recorders, self._recorders = self._recorders, []
+        for handle in recorders:
+            handle.remove()
+
+    def _make_recorder(self, path: str) -> Callable[..., None]:
+        outputs = self._step_outputs_ref
+
+        def record(module: Any, args: Any, output: Any) -> None:
+            outputs[0].setdefault(path, output)
+
+        return record
+
+    def _remove_hooks(self) -> None:
+        hooks, self._hooks = self._hooks, {}
+        for handle in hooks.values():
+            handle.remove()
+        self._stop_recording()
+
+    def _release(self) -> None:
+        """Drop every reference that could keep the greenlet, frames or tensors alive."""
+        self._remove_hooks()
+        self._model = None
+        self._body = None
+        self._runner = _finished_runner
+        self._step_outputs_ref[0] = {}
+        self._replacement = _NOTHING
+        self._paused_at = None
+
+    # ------------------------------------------------------------------ model side
+    def _on_step_start(self, module: Any, args: Any) -> None:
+        self.step += 1
+        self.in_step = True
+        self.position = -1
+        self._step_outputs_ref[0] = {}
+
+    def _on_step_end(self, module: Any, args: Any, output: Any) -> None:
+        self.in_step = False
+        target = self._save_all_steps.get(self.step)
+        later_saves = any(s > self.step for s in self._save_all_steps)
+        if target is not None:
+            target.update(self._step_outputs_ref[0])
+            if not self._keep_step_outputs and not later_saves:
+                self._stop_recording()
+        self._step_outputs_ref[0] = {}
+        pending = self._pending
+        if pending is not None and pending[2] <= self.step and self._body_alive:
+            self._pending_failed = (
+                f"{describe(pending[0], pending[1])} did not run at step {pending[2]} of "
+                f"{self.label}: the model finished that step without calling it. Check the "
+                "module path (print(model) shows the tree)."
+            )
+            self._to_body()
+        if not self._body_alive and not later_saves:
+            self._remove_hooks()
+
+    def _wanted(self, path: str, kind: str) -> bool:
+        pending = self._pending
+        return pending is not None and pending[0] == path and pending[1] == kind
+
+    def _make_output_hook(self, path: str) -> Callable[..., Any]:
+        order = self._order.get((path, "output"), -1)
+        events = self._handed
+
+        def hook(module: Any, args: Any, output: Any) -> Any:
+            if self.position < order:
+                self.position = order
+            pending = self._pending
+            if pending is None or pending[0] != path or pending[1] != "output":
+                return None
+            if pending[2] != self.step or pending in events:
+                return None
+            return self._hand_over(pending, output)
+
+        return hook
+
+    def _make_input_hook(self, path: str) -> Callable[..., Any]:
+        order = self._order.get((path, "input"), -1)
+
+        def hook(module: Any, args: Any, kwargs: Any) -> Any:
+            if self.position < order:
+                self.position = order
+            pending = self._pending
+            if pending is None or pending[0] != path or pending[1] != "input":
+                return None
+            if pending[2] != self.step or pending in self._handed:
+                return None
+            return self._hand_over(pending, (args, kwargs))
+
+        return hook
+
+    def _hand_over(self, key: tuple[str, str, int], value: Any) -> Any:
+        self._handed[key] = wrap(value, describe(key[0], key[1]))
+        self._pending = None
+        self._paused_at = key
+        self._replacement = _NOTHING
+        self._to_body()
+        # Back in the model: the body asked for something later, or exited.
+        self._paused_at = None
+        replacement, self._replacement = self._replacement, _NOTHING
+        if replacement is _NOTHING:
+            return None
+        return unwrap(replacement)
+
+
+def _finished_runner() -> Any:
+    raise TracingError("This run has already finished.")
+
+
+@contextlib.contextmanager
+def no_hooks_left(module: torch.nn.Module) -> Iterator[None]:
+    """Test helper: assert no forward hook or pre-hook is left on any submodule."""
+    yield
+    for name, sub in module.named_modules():
+        if sub._forward_hooks or sub._forward_pre_hooks:
+            raise AssertionError(f"hook left on {name or '<root>'}")

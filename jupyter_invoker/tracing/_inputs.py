@@ -1,0 +1,166 @@
+"""Turning an invoke input into token ids: strings, batches, ids, chat messages.
+
+    prepare_input(model, "The Eiffel Tower is in")            # one row
+    prepare_input(model, ["short", "a longer prompt"])        # one left-padded batch
+    prepare_input(model, [{"role": "user", "content": "Hi"}]) # chat template applied
+    prepare_input(model, [[1, 2, 3], [4, 5]])                 # token ids
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..exceptions import InvalidInputError
+
+if TYPE_CHECKING:
+    from ._model import LanguageModel
+
+__all__ = ["Prepared", "prepare_input"]
+
+_ACCEPTED = (
+    "a string, a list of strings, token ids (list of ints, list of lists, or a tensor), "
+    "chat messages ([{'role': ..., 'content': ...}, ...]) or a list of such chats"
+)
+
+
+@dataclass
+class Prepared:
+    input_ids: torch.Tensor  # (batch, pos), left-padded
+    attention_mask: torch.Tensor  # (batch, pos), 0 on padding
+    position_ids: torch.Tensor | None  # (batch, pos), counted from each row's first real token
+    batched: bool
+
+    def tokens(self, tokenizer: Any) -> list[str] | list[list[str]]:
+        rows = []
+        for ids, mask in zip(self.input_ids.tolist(), self.attention_mask.tolist()):
+            real = [i for i, m in zip(ids, mask) if m]
+            rows.append(tokenizer.convert_ids_to_tokens(real))
+        return rows if self.batched else rows[0]
+
+
+def prepare_input(lm: LanguageModel, value: Any) -> Prepared:
+    tokenizer = lm.tokenizer
+    device = lm.device
+    batched = True
+    if isinstance(value, str):
+        texts, batched = [value], False
+        encoded = _encode_texts(tokenizer, texts)
+    elif isinstance(value, torch.Tensor):
+        if value.dim() == 1:
+            value, batched = value.unsqueeze(0), False
+        if value.dim() != 2 or value.dtype not in (torch.int32, torch.int64):
+            raise InvalidInputError(
+                f"A tensor input must hold integer token ids of shape (pos,) or (batch, pos); "
+                f"got dtype {value.dtype} and shape {tuple(value.shape)}."
+            )
+        encoded = {"input_ids": value.long(), "attention_mask": torch.ones_like(value.long())}
+    elif isinstance(value, Mapping) and "input_ids" in value:
+        ids = torch.as_tensor(value["input_ids"])
+        mask = value.get("attention_mask")
+        if ids.dim() == 1:
+            ids, batched = ids.unsqueeze(0), False
+        encoded = {
+            "input_ids": ids.long(),
+            "attention_mask": torch.as_tensor(mask).reshape(ids.shape).long()
+            if mask is not None
+            else torch.ones_like(ids),
+        }
+    elif isinstance(value, Sequence) and value and not isinstance(value, (bytes, bytearray)):
+        kind = _sequence_kind(value)
+        if kind == "texts":
+            encoded = _encode_texts(tokenizer, list(value))
+        elif kind == "chat":
+            encoded, batched = _encode_texts(tokenizer, [_chat_text(tokenizer, value)], False), False
+        elif kind == "chats":
+            encoded = _encode_texts(tokenizer, [_chat_text(tokenizer, chat) for chat in value], False)
+        elif kind == "ids":
+            encoded, batched = _pad_ids(tokenizer, [list(value)]), False
+        else:
+            encoded = _pad_ids(tokenizer, [list(row) for row in value])
+    else:
+        raise InvalidInputError(
+            f"Cannot invoke on {type(value).__name__} {_short(value)}: expected {_ACCEPTED}."
+        )
+    input_ids = encoded["input_ids"].to(device)
+    attention_mask = encoded["attention_mask"].to(device)
+    if input_ids.shape[-1] == 0:
+        raise InvalidInputError("The input is empty (no tokens): give the model some text.")
+    _check_vocab(lm, input_ids)
+    position_ids = None
+    if "position_ids" in inspect.signature(lm.hf_model.forward).parameters:
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+    return Prepared(input_ids, attention_mask, position_ids, batched)
+
+
+def _sequence_kind(value: Sequence[Any]) -> str:
+    first = value[0]
+    if all(isinstance(v, str) for v in value):
+        return "texts"
+    if all(isinstance(v, Mapping) for v in value):
+        for message in value:
+            if "role" not in message or "content" not in message:
+                raise InvalidInputError(
+                    f"Chat messages need 'role' and 'content' keys; got {_short(message)}."
+                )
+        return "chat"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return "ids"
+    if isinstance(first, Sequence) and not isinstance(first, str):
+        if all(isinstance(v, Sequence) and v and all(isinstance(m, Mapping) for m in v) for v in value):
+            for chat in value:
+                _sequence_kind(chat)
+            return "chats"
+        if all(
+            isinstance(v, Sequence) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+            for v in value
+        ):
+            return "id-rows"
+    raise InvalidInputError(f"Cannot invoke on {_short(value)}: expected {_ACCEPTED}.")
+
+
+def _encode_texts(tokenizer: Any, texts: list[str], add_special_tokens: bool = True) -> Any:
+    if any(not t for t in texts):
+        raise InvalidInputError("An input prompt is an empty string: give the model some text.")
+    return tokenizer(
+        texts, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+    )
+
+
+def _chat_text(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> str:
+    if not getattr(tokenizer, "chat_template", None):
+        raise InvalidInputError(
+            "This model's tokenizer has no chat template, so chat messages cannot be "
+            "formatted; pass a plain string prompt instead."
+        )
+    text = tokenizer.apply_chat_template(
+        [dict(m) for m in messages], add_generation_prompt=True, tokenize=False
+    )
+    return str(text)
+
+
+def _pad_ids(tokenizer: Any, rows: list[list[int]]) -> dict[str, torch.Tensor]:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], dtype=torch.long)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def _check_vocab(lm: LanguageModel, ids: torch.Tensor) -> None:
+    embeddings = lm.hf_model.get_input_embeddings()
+    size = getattr(embeddings, "num_embeddings", None)
+    if size is not None and (int(ids.max()) >= size or int(ids.min()) < 0):
+        raise InvalidInputError(
+            f"Token id {int(ids.max()) if int(ids.max()) >= size else int(ids.min())} is outside "
+            f"the model's vocabulary (0..{size - 1}); check the tokenizer that produced the ids."
+        )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

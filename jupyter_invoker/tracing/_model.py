@@ -1,0 +1,223 @@
+"""``LanguageModel``: a transformers causal LM whose module tree can be traced.
+
+    model = LanguageModel()                     # embedded SmolLM2-135M-Instruct
+    model = LanguageModel("gpt2", device="cuda", dtype="bfloat16")
+    model = LanguageModel(hf_model, tokenizer=tokenizer)   # an already-built model
+    print(model)                                # the module tree
+    model.model.layers[5].mlp                   # a ModuleHandle, mirrors the HF tree
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..exceptions import ModelLoadError, TracingError
+from ._contexts import Generator
+from ._handles import ModuleHandle
+
+__all__ = ["LanguageModel"]
+
+
+class LanguageModel:
+    """Wraps a transformers causal LM and its tokenizer for tracing.
+
+    ``name_or_path``: a local folder, a hub id, an already-built ``PreTrainedModel``,
+    or ``None`` for the embedded default (``JUPYTER_INVOKER_MODEL`` overrides it).
+    ``device``/``dtype``/``device_map`` and other keyword arguments go to
+    ``from_pretrained``.
+    """
+
+    def __init__(
+        self,
+        name_or_path: Any = None,
+        *,
+        tokenizer: Any = None,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        device_map: Any = None,
+        **from_pretrained_kwargs: Any,
+    ) -> None:
+        if isinstance(name_or_path, torch.nn.Module):
+            hf_model = name_or_path
+            if device is not None:
+                hf_model = hf_model.to(device)
+            if dtype is not None:
+                hf_model = hf_model.to(_as_dtype(dtype))
+            self.name = getattr(getattr(hf_model, "config", None), "name_or_path", "") or type(
+                hf_model
+            ).__name__
+        else:
+            from ..models import resolve_model
+
+            self.name = resolve_model(name_or_path)
+            kwargs = dict(from_pretrained_kwargs)
+            if dtype is not None:
+                kwargs["dtype"] = _as_dtype(dtype)
+            if device_map is not None:
+                kwargs["device_map"] = device_map
+            hf_model, tokenizer = _load(self.name, tokenizer, kwargs)
+            if device is not None and device_map is None:
+                hf_model = hf_model.to(device)
+        if tokenizer is None:
+            tokenizer = _load_tokenizer(getattr(hf_model.config, "name_or_path", ""))
+        hf_model.eval()
+        _prepare_tokenizer(tokenizer)
+        self.hf_model = hf_model
+        self.tokenizer = tokenizer
+        self._modules: dict[str, torch.nn.Module] = dict(hf_model.named_modules())
+        self._order: dict[tuple[str, str], int] = {}
+        self._active_generator: Generator | None = None
+
+    # ------------------------------------------------------------------ contexts
+    def generate(self, input: Any = None, **generate_kwargs: Any) -> Generator:
+        """A generation context: ``with model.generate(max_new_tokens=3) as generator:``.
+
+        With ``input`` the context is also the (single) invoke of that input."""
+        return Generator(self, "generate", input=input, kwargs=generate_kwargs)
+
+    def trace(self, input: Any = None, *, grad: bool = False, **forward_kwargs: Any) -> Generator:
+        """A single-forward context (every position of ``lm_head``, no generation).
+
+        Runs under ``torch.no_grad()`` unless ``grad=True``."""
+        return Generator(self, "trace", input=input, kwargs=forward_kwargs, grad=grad)
+
+    # ------------------------------------------------------------------ module tree
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or name in {"hf_model", "tokenizer", "name"}:
+            raise AttributeError(name)
+        modules = self.__dict__.get("_modules")
+        if modules is not None and name in modules:
+            return ModuleHandle(self, name)
+        return getattr(self.__dict__["hf_model"], name)
+
+    def __dir__(self) -> list[str]:
+        children = [name for name, _ in self.hf_model.named_children()]
+        return sorted(set(super().__dir__()) | set(children))
+
+    def __repr__(self) -> str:
+        return repr(self.hf_model)
+
+    @property
+    def output(self) -> Any:
+        """The root module's output (the ``CausalLMOutputWithPast``) at the current step."""
+        return ModuleHandle(self, "").output
+
+    @property
+    def device(self) -> torch.device:
+        return self.hf_model.device  # type: ignore[no-any-return]
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.hf_model.dtype  # type: ignore[no-any-return]
+
+    def module_paths(self) -> list[str]:
+        """Every module path, in definition order (``""`` is the root)."""
+        return list(self._modules)
+
+    def _module(self, path: str) -> torch.nn.Module:
+        module = self._modules.get(path)
+        if module is None:
+            parent = path.rsplit(".", 1)[0] if "." in path else ""
+            near = [p for p in self._modules if p.startswith(parent) and p.count(".") == path.count(".")]
+            hint = f" Modules at that level: {', '.join(near[:8])}." if near else ""
+            raise TracingError(f"The model has no module {path!r}.{hint} print(model) shows the tree.")
+        return module
+
+    def _event_order(self) -> dict[tuple[str, str], int]:
+        """Order in which one forward enters ("input") and leaves ("output") each module.
+
+        Measured once with a two-token dry forward; drives the out-of-order check."""
+        if self._order:
+            return self._order
+        order: dict[tuple[str, str], int] = {}
+        handles = []
+
+        def mark(key: tuple[str, str]) -> Any:
+            def hook(*_: Any) -> None:
+                order.setdefault(key, len(order))
+
+            return hook
+
+        try:
+            for path, module in self._modules.items():
+                handles.append(module.register_forward_pre_hook(mark((path, "input"))))
+                handles.append(module.register_forward_hook(mark((path, "output"))))
+            ids = torch.tensor([[_first_token(self.tokenizer)] * 2], device=self.device)
+            with torch.no_grad():
+                self.hf_model(input_ids=ids, use_cache=False)
+        finally:
+            for handle in handles:
+                handle.remove()
+        self._order = order
+        return order
+
+    def _called_modules(self) -> list[str]:
+        """Paths of the modules a forward calls (containers such as ModuleList never are)."""
+        return [path for (path, kind) in self._event_order() if kind == "output" and path]
+
+
+def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    value = getattr(torch, str(dtype).removeprefix("torch."), None)
+    if not isinstance(value, torch.dtype):
+        raise ModelLoadError(f"Unknown dtype {dtype!r}; use e.g. 'float32', 'bfloat16', 'float16'.")
+    return value
+
+
+def _first_token(tokenizer: Any) -> int:
+    for attr in ("bos_token_id", "eos_token_id", "pad_token_id"):
+        value = getattr(tokenizer, attr, None)
+        if isinstance(value, int):
+            return value
+    return 0
+
+
+def _prepare_tokenizer(tokenizer: Any) -> None:
+    # Left padding: every row's last real token sits at position -1 of a batch.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def _load_tokenizer(name: str) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"No tokenizer could be loaded for {name!r}; pass tokenizer=... explicitly."
+        ) from exc
+
+
+def _load(name: str, tokenizer: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    local = Path(name).expanduser()
+    source = str(local) if local.exists() else name
+    attempts: list[dict[str, Any]] = [{}]
+    if not local.exists():
+        # A hub id: try the local HF cache first, so an offline machine never waits.
+        attempts = [{"local_files_only": True}]
+        if os.environ.get("HF_HUB_OFFLINE") not in {"1", "true", "True"}:
+            attempts.append({})
+    error: BaseException | None = None
+    for extra in attempts:
+        try:
+            hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs, **extra)
+            if tokenizer is None:
+                tokenizer = AutoTokenizer.from_pretrained(source, **extra)
+            return hf_model, tokenizer
+        except (OSError, ValueError) as exc:
+            error = exc
+    raise ModelLoadError(
+        f"Could not load the model {name!r}: {error}. Pass a local folder of a transformers "
+        "causal LM or a hub id reachable from this machine; with no argument (and "
+        "JUPYTER_INVOKER_MODEL unset) the embedded default model is used "
+        "(`python -m jupyter_invoker.models fetch` prepares it)."
+    ) from error
