@@ -8,6 +8,7 @@ backend SDK errors are mapped onto it at the boundary and chained with ``from ex
     ├── TracingError              misuse of Generator / Invoker / module handles
     │   ├── OutOfOrderError       a module read after the model already passed it this step
     │   ├── ModuleNotReachedError a module the run never reached
+    │   ├── ModuleAttributeError  no such child module or attribute (also an AttributeError)
     │   └── InvalidInputError     an invoke input that cannot be tokenized
     ├── PromptyError              .prompty assets
     │   ├── PromptyLoadError      unreadable file, malformed YAML / front matter, bad field
@@ -38,6 +39,7 @@ __all__ = [
     "InvokerServerError",
     "JupyterInvokerError",
     "ModelLoadError",
+    "ModuleAttributeError",
     "ModuleNotReachedError",
     "OutOfOrderError",
     "PromptyError",
@@ -67,6 +69,10 @@ class OutOfOrderError(TracingError):
 
 class ModuleNotReachedError(TracingError):
     """A module output was requested that the run never produced."""
+
+
+class ModuleAttributeError(TracingError, AttributeError):
+    """A module handle has no child module or attribute of that name."""
 
 
 class InvalidInputError(TracingError):

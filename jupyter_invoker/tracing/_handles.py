@@ -17,7 +17,7 @@ import inspect
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import TracingError
+from ..exceptions import ModuleAttributeError, TracingError
 
 if TYPE_CHECKING:
     from ._model import LanguageModel
@@ -58,7 +58,14 @@ class ModuleHandle:
         module = self._lm._module(self._path)
         if name in module._modules:
             return self._child(name)
-        return getattr(module, name)
+        try:
+            return getattr(module, name)
+        except AttributeError:
+            children = ", ".join(module._modules) or "none"
+            raise ModuleAttributeError(
+                f"{self._path or '<root>'} ({type(module).__name__}) has no child module or "
+                f"attribute {name!r}; its children are: {children}."
+            ) from None
 
     def __getitem__(self, key: int | str) -> ModuleHandle:
         module = self._lm._module(self._path)

@@ -1,0 +1,251 @@
+"""Rendering a prompt: inputs merged, Jinja2 in a sandbox, chat messages split out.
+
+    render(prompt, {"city": "Paris"})   # [{"role": "system", ...}, {"role": "user", ...}]
+
+Jinja2 runs in an ``ImmutableSandboxedEnvironment`` with ``StrictUndefined``: a
+missing input is an error naming it (``{% if x is defined %}`` still works), and
+``{{ ''.__class__.__mro__ }}`` is refused. Whitespace is Prompty 0.1.50's: its
+renderer is a plain ``jinja2.Environment`` (``trim_blocks=False``,
+``lstrip_blocks=False``, ``keep_trailing_newline=False``: one final newline of the
+template goes), its chat parser ``strip()``-s each message, and a completion prompt
+is the rendered text unchanged.
+
+Role injection: an input value never creates a new role. A role-marker line whose
+colon, or the line break before or after it, came out of a ``{{ ... }}`` expression
+is **kept as text** inside the current message, verbatim: a transcript passed as
+input ("User:\\nhi\\nAssistant:\\nhello") stays one message to summarise, instead of
+becoming turns. A marker the template writes itself stays a marker, including one
+whose role word comes from data (``{{ turn.role }}:`` in a chat-history loop, as in
+Prompty's examples). To know which characters came from expressions, the template
+is rendered a second time with each expression's output between random sentinels
+(a nonce per render, so input text cannot forge them); when that render differs
+from the real one after removing the sentinels (a template that post-processes
+captured output, ``{% set x %}...{% endset %}{{ x | trim }}``), the check falls
+back to refusing any input that contains a role-marker line
+(:class:`~jupyter_invoker.exceptions.PromptyRenderError` naming the input).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from ..exceptions import PromptyRenderError
+from ._references import resolve_env
+from ._roles import ROLE_LINE, find_markers, split_messages
+
+if TYPE_CHECKING:
+    from ._model import Prompty
+
+__all__ = ["merge_inputs", "prepare", "render"]
+
+_UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
+_JINJA_FORMATS = frozenset({"jinja2", "jinja"})
+
+
+def _environment(finalize: Callable[[Any], Any] | None = None) -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=False,
+        lstrip_blocks=False,
+        keep_trailing_newline=False,
+        finalize=finalize,
+    )
+
+
+_PLAIN = _environment()
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_plain(text: str) -> jinja2.Template:
+    return _PLAIN.from_string(text)
+
+
+def merge_inputs(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Explicit ``inputs`` > ``inputs.<name>.default`` > ``sample`` (``${env:}`` resolved)."""
+    if inputs is None:
+        inputs = {}
+    if not isinstance(inputs, Mapping):
+        raise PromptyRenderError(
+            f"{prompty.path}: inputs must be a mapping of input name to value, not "
+            f"{type(inputs).__name__}. Pass e.g. {{'city': 'Paris'}}."
+        )
+    for key in inputs:
+        if not isinstance(key, str):
+            raise PromptyRenderError(
+                f"{prompty.path}: input names must be text; got {type(key).__name__} {key!r}."
+            )
+    fallback: dict[str, tuple[Any, str]] = {
+        key: (value, f"sample.{key}") for key, value in prompty.sample.items()
+    }
+    for name, spec in prompty.inputs.items():
+        if spec.has_default:
+            fallback[name] = (spec.default, f"inputs.{name}.default")
+    merged = {
+        key: resolve_env(value, path=prompty.path, field=field, secrets=False)
+        for key, (value, field) in fallback.items()
+        if key not in inputs
+    }
+    merged.update(inputs)
+    missing = [
+        name for name, spec in prompty.inputs.items() if spec.required and name not in merged
+    ]
+    if missing:
+        raise PromptyRenderError(
+            f"{prompty.path}: required input(s) {', '.join(missing)} not given. Inputs given: "
+            f"{', '.join(sorted(merged)) or 'none'}. Pass them, e.g. inputs={{'{missing[0]}': ...}}."
+        )
+    return merged
+
+
+def _template_line(exc: BaseException) -> int | None:
+    lineno = getattr(exc, "lineno", None)
+    if isinstance(lineno, int):
+        return lineno
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _render_error(prompty: Prompty, exc: Exception, given: Mapping[str, Any]) -> PromptyRenderError:
+    line = _template_line(exc)
+    where = f"{prompty.path}:{prompty.template_line + line - 1}" if line else str(prompty.path)
+    message = str(exc)
+    if isinstance(exc, SecurityError):
+        return PromptyRenderError(
+            f"{where}: the template tried an unsafe operation ({message}). Templates run in "
+            "a sandbox and cannot reach Python internals or change their inputs; remove it."
+        )
+    if isinstance(exc, jinja2.UndefinedError):
+        names = ", ".join(sorted(given)) or "none"
+        missing = _UNDEFINED.match(message)
+        if missing:
+            name = missing.group(1)
+            return PromptyRenderError(
+                f"{where}: the template uses input `{name}`, which was not given. Inputs "
+                f"given: {names}. Pass it (inputs={{'{name}': ...}}), add it to `sample`, give "
+                f"it a default (`inputs.{name}.default`), or test `{{% if {name} is defined %}}`."
+            )
+        return PromptyRenderError(
+            f"{where}: the template used something undefined ({message}). Inputs given: "
+            f"{names}. Check the input's structure."
+        )
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return PromptyRenderError(
+            f"{where}: template syntax error: {exc.message}. Fix the template."
+        )
+    if isinstance(exc, jinja2.TemplateNotFound):
+        return PromptyRenderError(
+            f"{where}: the template includes {message!r}; {{% include %}} / {{% extends %}} "
+            "are not supported in .prompty templates. Inline the text."
+        )
+    return PromptyRenderError(
+        f"{where}: rendering the template failed: {type(exc).__name__}: {message}"
+    )
+
+
+def _render_text(prompty: Prompty, values: Mapping[str, Any]) -> str:
+    try:
+        return _compile_plain(prompty.template).render(values)
+    except Exception as exc:
+        raise _render_error(prompty, exc, values) from exc
+
+
+def _provenance(
+    prompty: Prompty, values: Mapping[str, Any], text: str
+) -> Callable[[int], bool] | None:
+    """``from_input(i)`` for ``text``, or None when the tagged render does not line up."""
+    nonce = secrets.token_hex(8)
+    start, end = f"\ue000{nonce}\ue001", f"\ue002{nonce}\ue003"
+
+    def finalize(value: Any) -> str:
+        return f"{start}{value}{end}"
+
+    try:
+        tagged = _environment(finalize).from_string(prompty.template).render(values)
+    except Exception:
+        return None
+    pieces: list[str] = []
+    mask = bytearray()
+    depth = position = 0
+    for match in re.finditer(f"{re.escape(start)}|{re.escape(end)}", tagged):
+        chunk = tagged[position : match.start()]
+        pieces.append(chunk)
+        mask.extend((b"\x01" if depth else b"\x00") * len(chunk))
+        depth = depth + 1 if match.group(0) == start else max(depth - 1, 0)
+        position = match.end()
+    chunk = tagged[position:]
+    pieces.append(chunk)
+    mask.extend((b"\x01" if depth else b"\x00") * len(chunk))
+    if "".join(pieces) != text:
+        return None
+    return lambda i: bool(mask[i])
+
+
+def _strings(value: Any, name: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(name, value)]
+    if isinstance(value, Mapping):
+        return [pair for key, item in value.items() for pair in _strings(item, f"{name}.{key}")]
+    if isinstance(value, (list, tuple)):
+        return [pair for i, item in enumerate(value) for pair in _strings(item, f"{name}[{i}]")]
+    return []
+
+
+def _refuse_marker_inputs(prompty: Prompty, values: Mapping[str, Any]) -> None:
+    for key, item in values.items():
+        for name, text in _strings(item, key):
+            match = ROLE_LINE.search(text)
+            if match:
+                raise PromptyRenderError(
+                    f"{prompty.path}: input `{name}` contains the role-marker line "
+                    f"{match.group(0).strip()!r}, and this template post-processes rendered "
+                    "text ({% set %} blocks, macros), so it cannot be kept as plain text "
+                    "safely. Remove the marker line from the input, or output the input "
+                    "directly with {{ ... }}."
+                )
+
+
+def render(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> list[dict[str, str]] | str:
+    """The chat messages or, for ``api: completion``, the rendered text."""
+    if prompty.template_format.lower() not in _JINJA_FORMATS:
+        raise PromptyRenderError(
+            f"{prompty.path}: template format {prompty.template_format!r} is not supported; "
+            "only jinja2 templates render here. Set `template: jinja2` and write the "
+            "template in Jinja2."
+        )
+    values = merge_inputs(prompty, inputs)
+    text = _render_text(prompty, values)
+    if prompty.api == "completion":
+        return text
+    from_input: Callable[[int], bool] | None = None
+    if find_markers(text):
+        from_input = _provenance(prompty, values, text)
+        if from_input is None:
+            _refuse_marker_inputs(prompty, values)
+    messages, _ = split_messages(text, from_input=from_input)
+    if not messages:
+        raise PromptyRenderError(
+            f"{prompty.path}: the template rendered no message text (only role markers or "
+            "whitespace). Check the template and its inputs."
+        )
+    return messages
+
+
+def prepare(
+    prompty: Prompty, inputs: Mapping[str, Any] | None = None
+) -> list[dict[str, str]] | str:
+    """``prompty.render(inputs)``: chat messages, or the text of a completion prompt."""
+    return render(prompty, inputs)

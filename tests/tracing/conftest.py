@@ -1,0 +1,77 @@
+"""Fixtures: the real default model (session-wide) and tiny random models for speed."""
+
+from __future__ import annotations
+
+import gc
+import threading
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import greenlet
+import pytest
+import torch
+
+from jupyter_invoker import LanguageModel
+
+
+@pytest.fixture(scope="session")
+def model() -> LanguageModel:
+    torch.manual_seed(0)
+    return LanguageModel()
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(model: LanguageModel) -> LanguageModel:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(model.tokenizer), hidden_size=32, intermediate_size=64,
+        num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
+        max_position_embeddings=128, pad_token_id=model.tokenizer.pad_token_id,
+    )  # fmt: skip
+    return LanguageModel(LlamaForCausalLM(config), tokenizer=model.tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(model: LanguageModel) -> LanguageModel:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(model.tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+        pad_token_id=model.tokenizer.pad_token_id,
+    )  # fmt: skip
+    return LanguageModel(GPT2LMHeadModel(config), tokenizer=model.tokenizer)
+
+
+def hooks_left(lm: LanguageModel) -> list[str]:
+    return [
+        name or "<root>"
+        for name, module in lm.hf_model.named_modules()
+        if module._forward_hooks or module._forward_pre_hooks
+    ]
+
+
+def live_greenlets() -> int:
+    """Started, unfinished greenlets other than a thread's main greenlet."""
+    gc.collect()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sum(
+            1
+            for obj in gc.get_objects()
+            if isinstance(obj, greenlet.greenlet) and obj.parent is not None and bool(obj)
+        )
+
+
+@pytest.fixture
+def clean_after(model: LanguageModel) -> Iterator[dict[str, Any]]:
+    """Asserts the model is left exactly as found: no hooks, greenlets, threads, context."""
+    before = {"threads": threading.active_count(), "greenlets": live_greenlets()}
+    yield before
+    assert hooks_left(model) == []
+    assert model._active_generator is None
+    assert threading.active_count() == before["threads"]
+    assert live_greenlets() <= before["greenlets"]
