@@ -1,0 +1,65 @@
+"""save_all(): every module's output at a step, containers skipped, whole step covered."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from jupyter_invoker import LanguageModel
+from jupyter_invoker.exceptions import OutOfOrderError, TracingError
+
+PARIS = "The Eiffel Tower is in the city of"
+
+
+def test_save_all_keys_and_values(model: LanguageModel, clean_after) -> None:
+    with model.trace(PARIS) as tracer:
+        everything = tracer.invoker.save_all()
+    for key in ("model.layers.0", "model.layers.29.mlp", "lm_head", "model.embed_tokens", "model.norm"):
+        assert key in everything, key
+    assert "model.layers" not in everything and "" not in everything  # containers, root
+    assert len(everything) == 30 * 13 + 5  # layers x modules + embed, rotary, norm, model, lm_head
+    assert isinstance(everything["model.layers.3"], torch.Tensor)
+    assert isinstance(everything["model.layers.3.self_attn"], tuple)  # kept as returned
+    assert model.tokenizer.decode(everything["lm_head"][0, -1].argmax()) == " Paris"
+    with model.trace(PARIS):
+        layer3 = model.model.layers[3].output.save()
+    assert torch.equal(everything["model.layers.3"], layer3)
+    assert "model.layers.3.output" in tracer.saved[0][0]
+
+
+def test_save_all_part_way_through_a_step_covers_the_whole_step(model: LanguageModel, clean_after):
+    with model.trace(PARIS) as tracer:
+        model.model.layers[20].output  # the model has passed layers 0..20
+        late = tracer.invoker.save_all()
+    assert "model.layers.0.mlp" in late and "lm_head" in late
+    with model.trace(PARIS) as tracer:
+        early = tracer.invoker.save_all()
+    assert late.keys() == early.keys()
+    assert all(torch.equal(late[k], early[k]) for k in ("model.layers.0", "lm_head"))
+
+
+def test_save_all_per_generation_step(model: LanguageModel, clean_after) -> None:
+    with model.generate(max_new_tokens=3) as generator:
+        with generator.invoke(PARIS) as invoker:
+            step0 = invoker.save_all()
+            invoker.next()
+            step1 = invoker.save_all()
+    assert step0["model.layers.0"].shape[1] == 9  # the prompt
+    assert step1["model.layers.0"].shape[1] == 1  # one new token, cache holds the rest
+    assert invoker.output_ids[0, 9] == step0["lm_head"][0, -1].argmax()
+    assert sorted(generator.saved[0]) == [0, 1]
+
+
+def test_save_all_errors_are_explicit(model: LanguageModel) -> None:
+    with model.generate(max_new_tokens=3, keep_step_outputs=False) as generator:
+        with generator.invoke(PARIS) as invoker:
+            model.model.layers[5].output
+            with pytest.raises(TracingError, match="part-way through step 0"):
+                invoker.save_all()
+            invoker.next()
+            model.lm_head.output
+            invoker.step = 0
+            with pytest.raises(OutOfOrderError, match="too late"):
+                invoker.save_all()
+    with pytest.raises(TracingError, match="inside its"):
+        invoker.save_all()
