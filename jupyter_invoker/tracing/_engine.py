@@ -68,7 +68,7 @@ def _capture_state() -> tuple[Any, ...]:
 def _restore_state(state: tuple[Any, ...]) -> None:
     grad, autocast = state
     torch.set_grad_enabled(grad)
-    for dev, (enabled, dtype) in zip(_DEVICE_TYPES, autocast):
+    for dev, (enabled, dtype) in zip(_DEVICE_TYPES, autocast, strict=True):
         torch.set_autocast_enabled(dev, enabled)
         torch.set_autocast_dtype(dev, dtype)
 

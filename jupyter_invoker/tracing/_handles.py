@@ -39,7 +39,8 @@ class ModuleHandle:
     @property
     def path(self) -> str:
         """The canonical name of this module (``model.layers.3.mlp``); ``""`` is the root."""
-        return self._path
+        path: str = self._path
+        return path
 
     @property
     def module(self) -> Any:
@@ -157,8 +158,10 @@ class ModuleHandle:
         generator = self._lm._active_generator
         invoker = generator._current if generator is not None else None
         if invoker is None:
-            where = "inside `with generator.invoke(...)`" if generator else (
-                "inside `with model.generate(...)`/`model.trace(...)` and an invoke"
+            where = (
+                "inside `with generator.invoke(...)`"
+                if generator
+                else ("inside `with model.generate(...)`/`model.trace(...)` and an invoke")
             )
             raise TracingError(
                 f"Cannot {verb} {self._path or '<root>'}: module values exist only {where}. "

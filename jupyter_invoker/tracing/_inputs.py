@@ -1,9 +1,9 @@
 """Turning an invoke input into token ids: strings, batches, ids, chat messages.
 
-    prepare_input(model, "The Eiffel Tower is in")            # one row
-    prepare_input(model, ["short", "a longer prompt"])        # one left-padded batch
-    prepare_input(model, [{"role": "user", "content": "Hi"}]) # chat template applied
-    prepare_input(model, [[1, 2, 3], [4, 5]])                 # token ids
+prepare_input(model, "The Eiffel Tower is in")            # one row
+prepare_input(model, ["short", "a longer prompt"])        # one left-padded batch
+prepare_input(model, [{"role": "user", "content": "Hi"}]) # chat template applied
+prepare_input(model, [[1, 2, 3], [4, 5]])                 # token ids
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ class Prepared:
 
     def tokens(self, tokenizer: Any) -> list[str] | list[list[str]]:
         rows = []
-        for ids, mask in zip(self.input_ids.tolist(), self.attention_mask.tolist()):
-            real = [i for i, m in zip(ids, mask) if m]
+        for ids, mask in zip(self.input_ids.tolist(), self.attention_mask.tolist(), strict=True):
+            real = [i for i, m in zip(ids, mask, strict=True) if m]
             rows.append(tokenizer.convert_ids_to_tokens(real))
         return rows if self.batched else rows[0]
 
@@ -75,9 +75,14 @@ def prepare_input(lm: LanguageModel, value: Any) -> Prepared:
         if kind == "texts":
             encoded = _encode_texts(tokenizer, list(value))
         elif kind == "chat":
-            encoded, batched = _encode_texts(tokenizer, [_chat_text(tokenizer, value)], False), False
+            encoded, batched = (
+                _encode_texts(tokenizer, [_chat_text(tokenizer, value)], False),
+                False,
+            )
         elif kind == "chats":
-            encoded = _encode_texts(tokenizer, [_chat_text(tokenizer, chat) for chat in value], False)
+            encoded = _encode_texts(
+                tokenizer, [_chat_text(tokenizer, chat) for chat in value], False
+            )
         elif kind == "ids":
             encoded, batched = _pad_ids(tokenizer, [list(value)]), False
         else:
@@ -111,12 +116,16 @@ def _sequence_kind(value: Sequence[Any]) -> str:
     if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
         return "ids"
     if isinstance(first, Sequence) and not isinstance(first, str):
-        if all(isinstance(v, Sequence) and v and all(isinstance(m, Mapping) for m in v) for v in value):
+        if all(
+            isinstance(v, Sequence) and v and all(isinstance(m, Mapping) for m in v) for v in value
+        ):
             for chat in value:
                 _sequence_kind(chat)
             return "chats"
         if all(
-            isinstance(v, Sequence) and v and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+            isinstance(v, Sequence)
+            and v
+            and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
             for v in value
         ):
             return "id-rows"

@@ -1,10 +1,10 @@
 """``LanguageModel``: a transformers causal LM whose module tree can be traced.
 
-    model = LanguageModel()                     # embedded SmolLM2-135M-Instruct
-    model = LanguageModel("gpt2", device="cuda", dtype="bfloat16")
-    model = LanguageModel(hf_model, tokenizer=tokenizer)   # an already-built model
-    print(model)                                # the module tree
-    model.model.layers[5].mlp                   # a ModuleHandle, mirrors the HF tree
+model = LanguageModel()                     # embedded SmolLM2-135M-Instruct
+model = LanguageModel("gpt2", device="cuda", dtype="bfloat16")
+model = LanguageModel(hf_model, tokenizer=tokenizer)   # an already-built model
+print(model)                                # the module tree
+model.model.layers[5].mlp                   # a ModuleHandle, mirrors the HF tree
 """
 
 from __future__ import annotations
@@ -47,9 +47,10 @@ class LanguageModel:
                 hf_model = hf_model.to(device)
             if dtype is not None:
                 hf_model = hf_model.to(_as_dtype(dtype))
-            self.name = getattr(getattr(hf_model, "config", None), "name_or_path", "") or type(
-                hf_model
-            ).__name__
+            self.name = (
+                getattr(getattr(hf_model, "config", None), "name_or_path", "")
+                or type(hf_model).__name__
+            )
         else:
             from ..models import resolve_model
 
@@ -66,7 +67,7 @@ class LanguageModel:
             tokenizer = _load_tokenizer(getattr(hf_model.config, "name_or_path", ""))
         hf_model.eval()
         _prepare_tokenizer(tokenizer)
-        self.hf_model = hf_model
+        self.hf_model: Any = hf_model  # a transformers PreTrainedModel
         self.tokenizer = tokenizer
         self._modules: dict[str, torch.nn.Module] = dict(hf_model.named_modules())
         self._order: dict[tuple[str, str], int] = {}
@@ -122,9 +123,13 @@ class LanguageModel:
         module = self._modules.get(path)
         if module is None:
             parent = path.rsplit(".", 1)[0] if "." in path else ""
-            near = [p for p in self._modules if p.startswith(parent) and p.count(".") == path.count(".")]
+            near = [
+                p for p in self._modules if p.startswith(parent) and p.count(".") == path.count(".")
+            ]
             hint = f" Modules at that level: {', '.join(near[:8])}." if near else ""
-            raise TracingError(f"The model has no module {path!r}.{hint} print(model) shows the tree.")
+            raise TracingError(
+                f"The model has no module {path!r}.{hint} print(model) shows the tree."
+            )
         return module
 
     def _event_order(self) -> dict[tuple[str, str], int]:

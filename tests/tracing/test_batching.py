@@ -7,7 +7,11 @@ import torch
 
 from jupyter_invoker import LanguageModel
 
-PROMPTS = ["The Eiffel Tower is in the city of", "Hi", "Madison square garden is located in the city of New"]
+PROMPTS = [
+    "The Eiffel Tower is in the city of",
+    "Hi",
+    "Madison square garden is located in the city of New",
+]
 
 
 def solo_last_logits(lm: LanguageModel, prompt: str) -> torch.Tensor:
@@ -28,7 +32,9 @@ def test_batched_trace_equals_solo_runs(fixture: str, request: pytest.FixtureReq
     for row, prompt in enumerate(PROMPTS):
         assert torch.allclose(batched[row, -1], solo_last_logits(lm, prompt), atol=1e-4), prompt
     assert hidden is None or hidden.shape[0] == 3
-    assert tracer.invoker.tokens[1] == lm.tokenizer.convert_ids_to_tokens(lm.tokenizer("Hi").input_ids)
+    assert tracer.invoker.tokens[1] == lm.tokenizer.convert_ids_to_tokens(
+        lm.tokenizer("Hi").input_ids
+    )
 
 
 @pytest.mark.parametrize("fixture", ["model", "tiny_gpt2"])

@@ -48,7 +48,8 @@ def test_exec_string_and_one_line_body(model: LanguageModel, clean_after) -> Non
         namespace,
     )
     assert next_token(model, namespace["out"]) == " Paris"
-    with model.trace(PARIS): one = model.lm_head.output.save()  # noqa: E701
+    with model.trace(PARIS):
+        one = model.lm_head.output.save()
     assert torch.equal(one, namespace["out"])
 
 
@@ -120,7 +121,7 @@ def test_input_and_inputs(model: LanguageModel) -> None:
     with model.trace(PARIS):
         args, kwargs = model.model.layers[5].inputs
         first = model.model.layers[5].input
-        with pytest.raises(OutOfOrderError, match="model.layers.5.input"):
+        with pytest.raises(OutOfOrderError, match=r"model\.layers\.5\.input"):
             model.model.layers[4].output  # layer 4 ran before layer 5 was entered
     assert first is args[0]
     assert "attention_mask" in kwargs or "position_embeddings" in kwargs
@@ -200,7 +201,7 @@ def test_module_not_called_by_forward(tiny_llama: LanguageModel) -> None:
     tiny_llama._modules["model.unused_probe"] = extra
     try:
         with tiny_llama.trace(PARIS):
-            with pytest.raises(ModuleNotReachedError, match="model.unused_probe"):
+            with pytest.raises(ModuleNotReachedError, match=r"model\.unused_probe"):
                 tiny_llama.model.unused_probe.output
     finally:
         del tiny_llama.hf_model.model.unused_probe
@@ -285,7 +286,7 @@ def test_nested_contexts_and_reads_outside_are_clear_errors(model: LanguageModel
         with pytest.raises(TracingError, match="already open"):
             with model.trace(PARIS):
                 pass
-    with model.generate(max_new_tokens=1) as generator:
+    with model.generate(max_new_tokens=1):
         with pytest.raises(TracingError, match="invoke"):
             model.lm_head.output
     with pytest.raises(TracingError, match="no child module or attribute 'layerz'"):

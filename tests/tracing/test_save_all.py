@@ -14,7 +14,13 @@ PARIS = "The Eiffel Tower is in the city of"
 def test_save_all_keys_and_values(model: LanguageModel, clean_after) -> None:
     with model.trace(PARIS) as tracer:
         everything = tracer.invoker.save_all()
-    for key in ("model.layers.0", "model.layers.29.mlp", "lm_head", "model.embed_tokens", "model.norm"):
+    for key in (
+        "model.layers.0",
+        "model.layers.29.mlp",
+        "lm_head",
+        "model.embed_tokens",
+        "model.norm",
+    ):
         assert key in everything, key
     assert "model.layers" not in everything and "" not in everything  # containers, root
     assert len(everything) == 30 * 13 + 5  # layers x modules + embed, rotary, norm, model, lm_head
