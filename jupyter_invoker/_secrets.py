@@ -1,8 +1,8 @@
 """Secret values: keys that must never reach a repr, an error, a log line or a file.
 
-    key = Secret(os.environ["OPENAI_API_KEY"])
-    repr(key)            # "Secret('***')"
-    key.get_secret()     # the real value, only at the client boundary
+key = Secret(os.environ["OPENAI_API_KEY"])
+repr(key)            # "Secret('***')"
+key.get_secret()     # the real value, only at the client boundary
 """
 
 from __future__ import annotations
