@@ -224,21 +224,21 @@ class Invoker:
     def _collect(self, run: Run) -> None:
         prepared = self._prepared
         assert prepared is not None
-        lm = self.generator.model
-        result = run.result
-        if self.generator.mode == "generate" and isinstance(result, torch.Tensor):
-            self.output_ids = result
-        elif self.generator.mode == "generate" and hasattr(result, "sequences"):
-            self.output_ids = result.sequences
-        else:
-            self.output_ids = prepared.input_ids
-        self.tokens = prepared.tokens(lm.tokenizer)
-        if self.output_ids is not None:
-            new = self.output_ids[:, prepared.input_ids.shape[-1] :]
-            texts = lm.tokenizer.batch_decode(new, skip_special_tokens=True)
-            self.text = texts if prepared.batched else texts[0]
+        tokenizer = self.generator.model.tokenizer
+        self.tokens = prepared.tokens(tokenizer)
         for step, outputs in self._save_all_targets.items():
             merged = self.saved.setdefault(step, {})
             for path, value in outputs.items():
                 merged.setdefault(f"{path}.output", value)
         self.generator.saved.append(self.saved)
+        result = run.result
+        if run.error is not None or result is None:
+            return  # a failed or aborted run has no output; its error went to the body
+        if self.generator.mode == "trace":
+            self.output_ids = prepared.input_ids
+            self.text = [""] * len(prepared.input_ids) if prepared.batched else ""
+            return
+        self.output_ids = result.sequences if hasattr(result, "sequences") else result
+        new = self.output_ids[:, prepared.input_ids.shape[-1] :]
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        self.text = texts if prepared.batched else texts[0]

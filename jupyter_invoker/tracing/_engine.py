@@ -111,6 +111,7 @@ class Run:
         self.finished = False
         self.result: Any = None
         self.error: BaseException | None = None
+        self._error_delivered = False  # raised at a read already: not raised again at exit
 
     # ------------------------------------------------------------------ body side
     def request(self, path: str, kind: str, step: int) -> Any:
@@ -132,6 +133,7 @@ class Run:
             return handed
         self._pending = None
         if self.error is not None:
+            self._error_delivered = True
             raise self.error
         if self._pending_failed is not None:
             raise ModuleNotReachedError(self._pending_failed)
@@ -191,7 +193,7 @@ class Run:
                     self._to_model()
         finally:
             self._release()
-        if self.error is not None:
+        if self.error is not None and not self._error_delivered:
             raise self.error
 
     def abort(self) -> None:

@@ -228,6 +228,18 @@ def test_model_exception_propagates_with_user_line(model: LanguageModel, clean_a
     assert any("modeling_llama" in f.filename for f in frames)
 
 
+def test_model_error_caught_in_the_body_is_not_raised_again(model: LanguageModel, clean_after):
+    with model.generate(max_new_tokens=2) as generator:
+        with generator.invoke(PARIS) as failed:
+            model.model.layers[2].output = torch.zeros(3, 3)
+            with pytest.raises(RuntimeError):
+                model.lm_head.output
+        with generator.invoke(PARIS) as fine:
+            pass
+    assert failed.output_ids is None and failed.text is None
+    assert fine.text == " Paris."
+
+
 def test_keyboard_interrupt_stops_generation_within_a_step(model: LanguageModel, clean_after):
     steps = []
     counter = model.hf_model.register_forward_hook(lambda *a: steps.append(time.perf_counter()))
