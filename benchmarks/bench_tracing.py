@@ -144,18 +144,19 @@ def bench_nnsight(model: Any, pairs: int) -> dict[str, dict[str, float]] | None:
 
 
 _MEMORY_CHILD = r"""
-import json, resource, sys, torch
+import json, sys, torch
 torch.set_num_threads(2)
 from jupyter_invoker import LanguageModel
-from benchmarks.bench_tracing import _prompt_64
+from benchmarks.bench_tracing import _prompt_64, _rss_kb, _reset_peak
 mode = sys.argv[1]
 model = LanguageModel()
 prompt = _prompt_64(model.tokenizer)
 ids = model.tokenizer(prompt, return_tensors="pt")
 with torch.no_grad():
-    model.hf_model(**ids, use_cache=False)  # warm: allocator and kernels
+    model.hf_model(**ids, use_cache=False)  # warm: kernels, allocator, dry run
 model._event_order()
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+_reset_peak()
+base = _rss_kb("VmRSS")
 saved_bytes = 0
 if mode == "plain":
     with torch.no_grad():
@@ -163,19 +164,38 @@ if mode == "plain":
 else:
     with model.trace(prompt) as tracer:
         saved = tracer.invoker.save_all()
+    storages = {}
     for value in saved.values():
         for t in (value if isinstance(value, tuple) else (value,)):
             if isinstance(t, torch.Tensor):
-                saved_bytes += t.numel() * t.element_size()
-    # the root model's output object also holds lm_head's logits: count tensors once
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"growth_kb": peak - base, "saved_bytes": saved_bytes}))
+                storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+    saved_bytes = sum(storages.values())
+print(json.dumps({"growth_kb": _rss_kb("VmHWM") - base, "saved_bytes": saved_bytes}))
 """
 
 
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status (Linux only)")
+
+
+def _reset_peak() -> None:
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+
+
 def bench_memory(repeats: int) -> dict[str, float]:
+    """Peak RSS growth during one call, in a fresh process each time. Large blocks are
+    mmap-ed (MALLOC_MMAP_THRESHOLD_) so freed memory leaves RSS at once and the peak
+    is the call's own high-water mark, as torch.cuda.max_memory_allocated is on GPU."""
+
     def child(mode: str) -> dict[str, float]:
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+            "MALLOC_MMAP_THRESHOLD_": "65536",
+        }
         out = subprocess.run(
             [sys.executable, "-c", _MEMORY_CHILD, mode],
             capture_output=True, text=True, check=True, env=env, timeout=300,
@@ -186,8 +206,15 @@ def bench_memory(repeats: int) -> dict[str, float]:
     traced_runs = [child("save_all") for _ in range(repeats)]
     traced = [r["growth_kb"] for r in traced_runs]
     saved_mb = traced_runs[0]["saved_bytes"] / 2**20
-    extra_mb = (statistics.median(traced) - statistics.median(plain)) / 1024
-    return {"saved_mb": saved_mb, "extra_mb": extra_mb, "extra_over_saved": extra_mb / saved_mb}
+    plain_mb = statistics.median(plain) / 1024
+    traced_mb = statistics.median(traced) / 1024
+    return {
+        "saved_mb": saved_mb,
+        "plain_peak_mb": plain_mb,
+        "traced_peak_mb": traced_mb,
+        "extra_mb": traced_mb - plain_mb,
+        "extra_over_saved": (traced_mb - plain_mb) / saved_mb,
+    }
 
 
 def bench_import() -> float:

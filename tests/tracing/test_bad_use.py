@@ -49,7 +49,7 @@ def test_chat_needs_a_template(tiny_gpt2: LanguageModel) -> None:
 
 def test_misuse_of_contexts(model: LanguageModel, clean_after) -> None:
     generator = model.generate(max_new_tokens=1)
-    with pytest.raises(TracingError, match="inside `with model.generate"):
+    with pytest.raises(TracingError, match=r"inside `with model\.generate"):
         generator.invoke("hi")
     with model.generate(max_new_tokens=1) as generator:
         with generator.invoke("hi") as invoker:
