@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+from types import CodeType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -28,6 +29,13 @@ if TYPE_CHECKING:
     from ._model import LanguageModel
 
 __all__ = ["Generator", "Invoker"]
+
+
+def _mentions(code: CodeType, name: str) -> bool:
+    """Whether ``code`` or any code nested in it (comprehensions, lambdas) uses ``name``."""
+    if name in code.co_names:
+        return True
+    return any(isinstance(c, CodeType) and _mentions(c, name) for c in code.co_consts)
 
 
 class Generator:
@@ -166,8 +174,7 @@ class Invoker:
         if keep is None:
             # A body that mentions save_all may call it part-way through a step: keep that
             # step's outputs as the run goes (one light hook per module, body-lifetime only).
-            code = sys._getframe(self._frame_depth).f_code
-            keep = "save_all" in code.co_names
+            keep = _mentions(sys._getframe(self._frame_depth).f_code, "save_all")
         self._run = Run(lm, self._runner(), label=f"invoke {self.index}", keep_step_outputs=keep)
         gen._current = self
         gen.invokers.append(self)

@@ -88,7 +88,8 @@ class Run:
         self._runner = runner
         self.label = label
         self._keep_step_outputs = keep_step_outputs
-        self._body: greenlet.greenlet | None = None
+        # The greenlet (and so the thread) running the with-body, fixed at the invoke's start.
+        self._body: greenlet.greenlet | None = greenlet.getcurrent()
         self._model: greenlet.greenlet | None = None
         self._hooks: dict[tuple[str, str], RemovableHandle] = {}
         self._order: dict[tuple[str, str], int] = {}
@@ -123,6 +124,12 @@ class Run:
         if self.finished:
             self._raise_finished(path, kind, step)
         self._lm._module(path)  # validates the path before anything starts
+        body = self._body
+        if body is not None and greenlet.getcurrent() is not body:
+            raise TracingError(
+                f"{describe(path, kind)} was read from another thread or greenlet than the "
+                f"one running {self.label}'s with-block; read module values in that block."
+            )
         self._check_order(path, kind, step)
         self._start()
         self._ensure_hook(path, kind)
@@ -260,7 +267,6 @@ class Run:
         if not self._order:
             self._order = self._lm._event_order()  # dry run before any hook exists
         self.started = True
-        self._body = greenlet.getcurrent()
         self._model = greenlet.greenlet(self._model_main, parent=self._body)
         self._model.gr_context = contextvars.copy_context()
         root = self._lm.hf_model

@@ -327,3 +327,21 @@ def test_import_does_not_load_torch() -> None:
     code = "import sys, jupyter_invoker; print(sorted(m for m in ('torch', 'transformers', 'openai', 'plotly') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_reading_from_another_thread_is_a_clear_error(model: LanguageModel, clean_after) -> None:
+    errors: list[BaseException] = []
+    with model.trace(PARIS):
+        model.model.layers[0].output
+
+        def read() -> None:
+            try:
+                model.model.layers[5].output
+            except BaseException as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=read)
+        worker.start()
+        worker.join()
+    assert len(errors) == 1 and isinstance(errors[0], TracingError)
+    assert "another thread" in str(errors[0])
