@@ -301,22 +301,19 @@ class Run:
                 self._remove_hooks()
 
     def _to_model(self) -> None:
-        model = self._model
-        if model is None or model.dead:
-            return
-        state = _capture_state()
-        try:
-            model.switch()
-        finally:
-            _restore_state(state)
+        self._switch(self._model)
 
     def _to_body(self) -> None:
-        body = self._body
-        if body is None or body.dead:
+        self._switch(self._body)
+
+    @staticmethod
+    def _switch(target: greenlet.greenlet | None) -> None:
+        """Switch greenlets; each side keeps its own grad/autocast state across switches."""
+        if target is None or target.dead:
             return
         state = _capture_state()
         try:
-            body.switch()
+            target.switch()
         finally:
             _restore_state(state)
 
