@@ -1,0 +1,48 @@
+"""Running prompts on backends: the invoker registry, built-in invokers, execute().
+
+    from jupyter_invoker.invokers import Invoker, InvokerFactory, execute
+
+    @InvokerFactory.register("custom")
+    class CustomInvoker(Invoker):
+        async def invoke(self, data):
+            return data
+
+    result = execute("prompts/weather.prompty", {"city": "Seattle"}, invoker="openai")
+    result.text, result.invoker, result.model, result.usage
+
+Modules (one concept each): ``_base`` (Invoker), ``_registry`` (InvokerFactory),
+``_execute`` (execute*, invoker selection order), ``_result`` (ExecutionResult),
+``_selection`` (which invoker runs which prompt), ``_errors`` (SDK errors, retries),
+``_openai`` (openai, serverless), ``_azure`` (azure), ``_local`` (local, huggingface).
+Importing this package loads neither openai nor torch: built-ins import on first use.
+"""
+
+from __future__ import annotations
+
+from ._base import Invoker
+from ._execute import execute, execute_async, execute_many, execute_many_async
+from ._registry import ENTRY_POINT_GROUP, InvokerFactory
+from ._result import ExecutionResult
+from ._selection import (
+    clear_selection,
+    select_invoker,
+    selected_configuration,
+    selected_invoker,
+    selections_path,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "ExecutionResult",
+    "Invoker",
+    "InvokerFactory",
+    "clear_selection",
+    "execute",
+    "execute_async",
+    "execute_many",
+    "execute_many_async",
+    "select_invoker",
+    "selected_configuration",
+    "selected_invoker",
+    "selections_path",
+]

@@ -1,0 +1,220 @@
+"""execute / execute_async / execute_many: run a prompt on the invoker chosen for it.
+
+    result = execute("prompts/weather.prompty", {"city": "Seattle"})
+    result = execute(prompt, {"city": "Paris"}, invoker="openai", parameters={"max_tokens": 20})
+    result = await execute_async(prompt, {"city": "Paris"})
+    results = execute_many(prompt, [{"city": c} for c in cities], concurrency=8)
+
+Which invoker runs: the ``invoker`` argument > the selection store
+(``select_invoker``) > the file's own configuration (``prompty.invoker``) > ``local``.
+When the chosen invoker is not the one the file was written for, the file's
+connection settings do not apply (an Azure endpoint means nothing to ``openai``):
+the run uses the selection's stored configuration and ``configuration``
+only. ``parameters`` (max_tokens, temperature, ...) always carry over. Overrides
+apply to a copy; the loaded prompt never changes.
+
+``execute`` works from inside a running event loop (a Jupyter cell): the coroutine
+then runs on a worker thread. An invoker implementing ``invoke_sync`` natively (the
+local model) runs on the calling thread, with no event loop at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._base import Invoker, run_sync
+from ._registry import InvokerFactory
+from ._result import ExecutionResult, as_result
+from ._selection import selected_configuration, selected_invoker
+
+if TYPE_CHECKING:
+    from ..prompty import Prompty
+
+__all__ = ["execute", "execute_async", "execute_many", "execute_many_async", "plan"]
+
+OnChunk = Callable[[str], Any]
+_LOCAL_FAMILY = frozenset({"local", "huggingface"})
+
+
+def _load(prompt: Any) -> Prompty:
+    from ..prompty import load
+
+    if isinstance(prompt, str | os.PathLike):
+        return load(prompt)
+    return prompt  # type: ignore[no-any-return]
+
+
+def _same_backend(chosen: str, written: str) -> bool:
+    return chosen == written or {chosen, written} <= _LOCAL_FAMILY
+
+
+def plan(
+    prompt: Prompty | str | os.PathLike[str],
+    invoker: str | None = None,
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> tuple[str, Prompty]:
+    """(invoker name, the prompt copy it will run) following the selection order above."""
+    prompty = _load(prompt)
+    written = InvokerFactory.canonical_name(prompty.invoker)
+    stored: dict[str, Any] | None = None
+    if invoker:
+        name = InvokerFactory.canonical_name(invoker)
+    else:
+        selected = selected_invoker(prompty.path)
+        if selected:
+            name = InvokerFactory.canonical_name(selected)
+            stored = selected_configuration(prompty.path)
+        else:
+            name = written
+    base = prompty
+    if not _same_backend(name, written):
+        base = prompty.copy()
+        base.model.configuration = {}
+    merged = {**(stored or {}), **(configuration or {})}
+    run = base.with_overrides(invoker=name, configuration=merged or None, parameters=parameters)
+    return name, run
+
+
+def _prepare(prompty: Prompty, inputs: Mapping[str, Any] | None) -> Any:
+    from ..prompty import prepare
+
+    return prepare(prompty, inputs)
+
+
+def _finish(value: Any, name: str, prepared: Any, started: float) -> ExecutionResult:
+    result = as_result(value, invoker=name, prepared=prepared)
+    if result.elapsed_s is None:
+        result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+async def _run(
+    invoker: Invoker, name: str, prepared: Any, on_chunk: OnChunk | None
+) -> ExecutionResult:
+    started = time.perf_counter()
+    try:
+        if on_chunk is None:
+            return _finish(await invoker.invoke(prepared), name, prepared, started)
+        pieces: list[str] = []
+        async for piece in invoker.stream(prepared):
+            pieces.append(piece)
+            on_chunk(piece)
+        last = getattr(invoker, "last_result", None)
+        value = last if isinstance(last, ExecutionResult) else "".join(pieces)
+        return _finish(value, name, prepared, started)
+    finally:
+        await invoker.aclose()
+
+
+def execute(
+    prompt: Prompty | str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    invoker: str | None = None,
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    on_chunk: OnChunk | None = None,
+) -> ExecutionResult:
+    """Render ``prompt`` with ``inputs`` and run it; blocks until the result is there.
+
+    ``prompt``: a loaded Prompty or a path to a ``.prompty`` file. ``on_chunk``: called
+    with each text chunk as it arrives (streaming backends), the result is the same.
+    """
+    name, prompty = plan(prompt, invoker, configuration=configuration, parameters=parameters)
+    prepared = _prepare(prompty, inputs)
+    cls = InvokerFactory.get(name)
+    instance = cls(prompty)
+    if on_chunk is None and cls.implements_sync():
+        started = time.perf_counter()
+        return _finish(instance.invoke_sync(prepared), name, prepared, started)
+    return run_sync(_run(instance, name, prepared, on_chunk))
+
+
+async def execute_async(
+    prompt: Prompty | str | os.PathLike[str],
+    inputs: Mapping[str, Any] | None = None,
+    invoker: str | None = None,
+    *,
+    configuration: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+    on_chunk: OnChunk | None = None,
+) -> ExecutionResult:
+    """:func:`execute` for async code: ``await execute_async(prompt, inputs)``."""
+    name, prompty = plan(prompt, invoker, configuration=configuration, parameters=parameters)
+    prepared = _prepare(prompty, inputs)
+    instance = InvokerFactory.create(name, prompty)
+    return await _run(instance, name, prepared, on_chunk)
+
+
+async def execute_many_async(
+    prompt: Prompty | str | os.PathLike[str],
+    inputs: Sequence[Mapping[str, Any] | None],
+    *,
+    concurrency: int = 8,
+    invoker: str | None = None,
+    configuration: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> list[ExecutionResult]:
+    """Run ``prompt`` once per entry of ``inputs``, at most ``concurrency`` at a time.
+
+    Results come back in input order. One invoker instance (one connection pool)
+    serves every call. The first failure cancels the calls still pending and is raised.
+    """
+    if not isinstance(concurrency, int) or concurrency < 1:
+        raise ValueError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+    name, prompty = plan(prompt, invoker, configuration=configuration, parameters=parameters)
+    instance = InvokerFactory.create(name, prompty)
+    if not type(instance).concurrent:
+        concurrency = 1
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(item: Mapping[str, Any] | None) -> ExecutionResult:
+        async with gate:
+            # Rendered here, not all up front: rendering then overlaps the network waits.
+            prepared = _prepare(prompty, item)
+            started = time.perf_counter()
+            return _finish(await instance.invoke(prepared), name, prepared, started)
+
+    tasks = [asyncio.ensure_future(one(item)) for item in inputs]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    finally:
+        await instance.aclose()
+
+
+def execute_many(
+    prompt: Prompty | str | os.PathLike[str],
+    inputs: Sequence[Mapping[str, Any] | None],
+    *,
+    concurrency: int = 8,
+    invoker: str | None = None,
+    configuration: Mapping[str, Any] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> list[ExecutionResult]:
+    """:func:`execute_many_async`, blocking (works inside a running loop too).
+
+    A backend that cannot run calls concurrently (the local model) runs them one
+    after another on the calling thread.
+    """
+    name, prompty = plan(prompt, invoker, configuration=configuration, parameters=parameters)
+    cls = InvokerFactory.get(name)
+    if not cls.concurrent and cls.implements_sync():
+        instance = cls(prompty)
+        results = []
+        for item in inputs:
+            prepared = _prepare(prompty, item)
+            started = time.perf_counter()
+            results.append(_finish(instance.invoke_sync(prepared), name, prepared, started))
+        return results
+    return run_sync(execute_many_async(prompty, inputs, concurrency=concurrency, invoker=name))

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_invoker.exceptions import InvokerConfigError
+from jupyter_invoker.invokers import Invoker
+from jupyter_invoker.prompty import load
+
+ASSETS = Path(__file__).parent / "assets"
+
+
+@pytest.fixture
+def prompt() -> Any:
+    return load(ASSETS / "custom.prompty")
+
+
+class AsyncOnly(Invoker):
+    async def invoke(self, data: Any) -> Any:
+        await asyncio.sleep(0)
+        return ("async", data, threading.current_thread().name)
+
+
+class SyncOnly(Invoker):
+    def invoke_sync(self, data: Any) -> Any:
+        return ("sync", data, threading.current_thread().name)
+
+
+def test_async_only_invoker_works_sync(prompt: Any) -> None:
+    kind, data, _ = AsyncOnly(prompt).invoke_sync(1)
+    assert (kind, data) == ("async", 1)
+
+
+def test_async_only_invoker_works_sync_inside_a_running_loop(prompt: Any) -> None:
+    async def cell() -> Any:  # a Jupyter cell: a loop is already running
+        return AsyncOnly(prompt).invoke_sync(2)
+
+    kind, data, thread = asyncio.run(cell())
+    assert (kind, data) == ("async", 2)
+    assert thread != threading.current_thread().name
+
+
+def test_sync_only_invoker_works_async_off_the_loop_thread(prompt: Any) -> None:
+    kind, data, thread = asyncio.run(SyncOnly(prompt).invoke(3))
+    assert (kind, data) == ("sync", 3)
+    assert thread != threading.current_thread().name  # the loop is not blocked
+
+
+def test_implements_flags() -> None:
+    assert AsyncOnly.implements_async() and not AsyncOnly.implements_sync()
+    assert SyncOnly.implements_sync() and not SyncOnly.implements_async()
+
+
+def test_neither_implemented_fails_clearly_at_call(prompt: Any) -> None:
+    class Empty(Invoker):
+        pass
+
+    with pytest.raises(InvokerConfigError, match="implements neither"):
+        Empty(prompt).invoke_sync(1)
+    with pytest.raises(InvokerConfigError, match="implements neither"):
+        asyncio.run(Empty(prompt).invoke(1))
+
+
+def test_default_stream_yields_the_whole_result_once(prompt: Any) -> None:
+    class Text(Invoker):
+        def invoke_sync(self, data: Any) -> Any:
+            return f"echo {data}"
+
+    async def collect() -> list[str]:
+        return [piece async for piece in Text(prompt).stream("x")]
+
+    assert asyncio.run(collect()) == ["echo x"]
+
+
+def test_interrupt_while_waiting_cancels_the_call(prompt: Any) -> None:
+    import _thread
+    import time
+
+    cancelled = threading.Event()
+
+    class Slow(Invoker):
+        async def invoke(self, data: Any) -> Any:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+    async def cell() -> Any:  # Ctrl-C in Jupyter while a sync call waits
+        threading.Timer(0.3, _thread.interrupt_main).start()
+        return Slow(prompt).invoke_sync(1)
+
+    loop = asyncio.new_event_loop()  # no asyncio.run: it would install its own SIGINT handler
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_until_complete(cell())
+    finally:
+        loop.close()
+    assert time.monotonic() - started < 3
+    assert cancelled.wait(2)

@@ -1,0 +1,88 @@
+"""The local invoker on the real default model, through the tracing contexts."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from jupyter_invoker.exceptions import InvokerConfigError
+from jupyter_invoker.invokers import InvokerFactory, execute, execute_async, execute_many
+from jupyter_invoker.invokers._local import LocalInvoker
+from jupyter_invoker.tracing import Generator
+
+from .conftest import PromptWriter
+
+pytestmark = pytest.mark.slow
+
+PARAMS = {"max_tokens": 8}
+
+
+def test_chat_prompt_runs_traced(write_prompt: PromptWriter) -> None:
+    result = execute(write_prompt({}, PARAMS))
+    assert result.invoker == "local"
+    assert "Paris" in result.text
+    assert result.model == "SmolLM2-135M-Instruct"
+    assert isinstance(result.generator, Generator)
+    (traced,) = result.generator.invokers
+    assert traced.text == result.text
+    # the chat template was applied with the generation prompt
+    tokenizer = LocalInvoker._slot(None).model.tokenizer
+    prompt_text = tokenizer.decode(traced.input_ids[0])
+    assert "<|im_start|>user" in prompt_text and prompt_text.rstrip().endswith("assistant")
+    assert result.usage == {
+        "prompt_tokens": traced.input_ids.shape[-1],
+        "completion_tokens": result.usage["completion_tokens"],
+        "total_tokens": traced.output_ids.shape[-1],
+    }
+    assert result.usage["completion_tokens"] <= 8
+
+
+def test_huggingface_name_and_completion_prompt(write_prompt: PromptWriter) -> None:
+    path = write_prompt(
+        {"type": "huggingface"},
+        {"max_tokens": 3},
+        body="The Eiffel Tower is in the city of",
+        api="completion",
+    )
+    result = execute(path)
+    assert result.invoker == "huggingface"
+    assert result.prepared == "The Eiffel Tower is in the city of"
+    assert "Paris" in result.text
+
+
+def test_models_are_cached_and_reused(write_prompt: PromptWriter) -> None:
+    path = write_prompt({}, {"max_tokens": 2})
+    first = execute(path).generator.model
+    second = execute(path).generator.model
+    assert first is second
+
+
+def test_async_and_many(write_prompt: PromptWriter) -> None:
+    path = write_prompt({}, PARAMS)
+    result = asyncio.run(execute_async(path, {"country": "Italy"}))
+    assert "Rome" in result.text
+    many = execute_many(path, [{"country": "France"}, {"country": "Italy"}], concurrency=4)
+    assert "Paris" in many[0].text and "Rome" in many[1].text
+    assert InvokerFactory.get("local").concurrent is False
+
+
+def test_bad_parameters(write_prompt: PromptWriter) -> None:
+    with pytest.raises(InvokerConfigError, match="max_tokens"):
+        execute(write_prompt({}, {"max_tokens": 0}))
+    with pytest.raises(InvokerConfigError, match="temperature"):
+        execute(write_prompt({}, {"temperature": -1}))
+
+
+def test_same_prompt_two_backends(
+    serve_url: str, default_model: str, write_prompt: PromptWriter
+) -> None:
+    path = write_prompt({}, {"max_tokens": 8, "temperature": 0})
+    local = execute(path)
+    served = execute(
+        path,
+        invoker="serverless",
+        configuration={"endpoint": serve_url, "model": default_model},
+    )
+    assert local.invoker == "local" and served.invoker == "serverless"
+    assert local.text == served.text  # same weights, greedy: same words

@@ -1,0 +1,322 @@
+"""The openai / serverless invokers against a scriptable loopback server: wire
+format, streaming, retries, timeouts and every failure mapping."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jupyter_invoker.exceptions import (
+    InvokerAuthError,
+    InvokerConfigError,
+    InvokerConnectionError,
+    InvokerRateLimitError,
+    InvokerResponseError,
+    InvokerServerError,
+)
+from jupyter_invoker.invokers import execute, execute_async
+
+from ._fake_server import FakeServer, Reply
+from .conftest import FAKE_KEY, PromptWriter
+
+
+def serverless(server_url: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "serverless", "endpoint": server_url, "model": "fake-model", **extra}
+
+
+def test_serverless_chat_on_the_wire(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    path = write_prompt(
+        serverless(fake_server.url + "/v1", key=FAKE_KEY), {"max_tokens": 7, "temperature": 0}
+    )
+    result = execute(path)
+    assert result.text == "Paris"
+    assert result.invoker == "serverless"
+    assert result.model == "fake-model"
+    assert result.usage == {"prompt_tokens": 5, "completion_tokens": 1, "total_tokens": 6}
+    assert result.finish_reason == "stop"
+    (request,) = fake_server.requests
+    assert request.path == "/v1/chat/completions"
+    assert request.headers["authorization"] == f"Bearer {FAKE_KEY}"
+    assert request.json["model"] == "fake-model"
+    assert request.json["max_tokens"] == 7 and request.json["temperature"] == 0
+    assert request.json["messages"] == [
+        {"role": "user", "content": "What is the capital of France? Answer in one word."}
+    ]
+
+
+def test_openai_completion_prompt_goes_to_completions(
+    fake_server: FakeServer, write_prompt: PromptWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", FAKE_KEY)
+    path = write_prompt(
+        {"type": "openai", "base_url": fake_server.url + "/v1", "name": "fake-model"},
+        body="The capital of {{country}} is",
+        api="completion",
+    )
+    result = execute(path)
+    assert result.text == " Paris" and result.invoker == "openai"
+    (request,) = fake_server.requests
+    assert request.path == "/v1/completions"
+    assert request.json["prompt"] == "The capital of France is"
+    assert request.headers["authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_streaming_chunks_arrive_and_join(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(Reply(stream=["The", " capital", " is", " Paris", "."]))
+    chunks: list[str] = []
+    result = execute(write_prompt(serverless(fake_server.url + "/v1")), on_chunk=chunks.append)
+    assert chunks == ["The", " capital", " is", " Paris", "."]
+    assert result.text == "The capital is Paris."
+    assert result.finish_reason == "stop" and result.invoker == "serverless"
+    assert fake_server.requests[0].json["stream"] is True
+
+
+def test_dead_endpoint_fails_fast_naming_it(dead_url: str, write_prompt: PromptWriter) -> None:
+    started = time.monotonic()
+    with pytest.raises(InvokerConnectionError) as info:
+        execute(write_prompt(serverless(dead_url)))
+    assert time.monotonic() - started < 10
+    message = str(info.value)
+    assert dead_url in message and "serverless" in message and "running" in message
+
+
+def test_endpoint_that_never_accepts_is_bounded_by_connect_timeout(
+    write_prompt: PromptWriter,
+) -> None:
+    # A listening socket whose backlog is full: the kernel drops new SYNs, so a
+    # connect hangs the way it does for a firewalled host.
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    filler = socket.create_connection(("127.0.0.1", port))
+    try:
+        path = write_prompt(
+            serverless(f"http://127.0.0.1:{port}/v1", connect_timeout=1, timeout=30)
+        )
+        started = time.monotonic()
+        with pytest.raises(InvokerConnectionError) as info:
+            execute(path)
+        assert time.monotonic() - started < 4
+        assert f"127.0.0.1:{port}" in str(info.value)
+    finally:
+        filler.close()
+        server.close()
+
+
+def test_401_maps_to_auth_error(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    fake_server.script(Reply(status=401, body={"error": {"message": "Incorrect API key"}}))
+    with pytest.raises(InvokerAuthError) as info:
+        execute(write_prompt(serverless(fake_server.url + "/v1", key=FAKE_KEY)))
+    message = str(info.value)
+    assert "HTTP 401" in message and "Incorrect API key" in message
+    assert fake_server.url in message and "key" in message
+    assert len(fake_server.requests) == 1  # never retried
+
+
+def test_403_maps_to_auth_error(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    fake_server.script(Reply(status=403, body={"error": {"message": "forbidden"}}))
+    with pytest.raises(InvokerAuthError, match="HTTP 403"):
+        execute(write_prompt(serverless(fake_server.url + "/v1")))
+
+
+def test_429_then_success_is_retried(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    fake_server.script(Reply(status=429, headers={"Retry-After": "0.1"}), Reply())
+    result = execute(write_prompt(serverless(fake_server.url + "/v1")))
+    assert result.text == "Paris"
+    assert len(fake_server.requests) == 2
+
+
+def test_429_forever_gives_up_after_bounded_retries(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(
+        Reply(status=429, headers={"Retry-After": "0.1"}, body={"error": "slow down"})
+    )
+    started = time.monotonic()
+    with pytest.raises(InvokerRateLimitError) as info:
+        execute(write_prompt(serverless(fake_server.url + "/v1")))
+    assert time.monotonic() - started < 5
+    assert len(fake_server.requests) == 3  # one try + 2 retries
+    assert "HTTP 429 after 2 retries" in str(info.value)
+
+
+def test_retry_after_is_capped(
+    fake_server: FakeServer, write_prompt: PromptWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server asks for an hour; we wait at most the cap (shrunk here for speed).
+    from jupyter_invoker.invokers import _errors
+
+    assert _errors.RETRY_AFTER_CAP <= 5
+    monkeypatch.setattr(_errors, "RETRY_AFTER_CAP", 0.3)
+    fake_server.script(Reply(status=429, headers={"Retry-After": "3600"}))
+    started = time.monotonic()
+    with pytest.raises(InvokerRateLimitError):
+        execute(write_prompt(serverless(fake_server.url + "/v1", max_retries=1)))
+    assert 0.3 <= time.monotonic() - started < 3
+    assert len(fake_server.requests) == 2
+
+
+def test_retries_stop_at_the_time_budget(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    # Retry-After 3600 is capped at 5 s, which would overrun a 0.2 s budget: no retry.
+    fake_server.script(Reply(status=503, headers={"Retry-After": "3600"}))
+    from jupyter_invoker.invokers import _errors
+
+    ctx = _errors.CallContext(invoker="x", endpoint="e", max_retries=5, retry_budget=0.2)
+    calls = 0
+
+    async def call() -> Any:
+        nonlocal calls
+        calls += 1
+        import openai
+
+        client = openai.AsyncOpenAI(base_url=fake_server.url + "/v1", api_key="k", max_retries=0)
+        try:
+            return await client.chat.completions.create(model="m", messages=[])
+        finally:
+            await client.close()
+
+    started = time.monotonic()
+    with pytest.raises(InvokerServerError):
+        asyncio.run(_errors.with_retries(call, ctx))
+    assert calls == 1 and time.monotonic() - started < 2
+
+
+def test_500_is_retried_then_server_error(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(Reply(status=500, body={"error": {"message": "boom"}}))
+    with pytest.raises(InvokerServerError) as info:
+        execute(write_prompt(serverless(fake_server.url + "/v1", max_retries=1)))
+    assert "HTTP 500 after 1 retry" in str(info.value) and "boom" in str(info.value)
+    assert len(fake_server.requests) == 2
+
+
+def test_503_then_success(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    fake_server.script(Reply(status=503, headers={"Retry-After": "0"}), Reply())
+    assert execute(write_prompt(serverless(fake_server.url + "/v1"))).text == "Paris"
+
+
+def test_other_4xx_is_a_response_error_not_retried(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(Reply(status=400, body={"detail": "Server is pinned to 'x'"}))
+    with pytest.raises(InvokerResponseError) as info:
+        execute(write_prompt(serverless(fake_server.url + "/v1")))
+    assert "HTTP 400" in str(info.value) and "pinned" in str(info.value)
+    assert len(fake_server.requests) == 1
+    fake_server.script(Reply(status=404, body={"error": {"message": "no such model"}}))
+    with pytest.raises(InvokerResponseError, match="model / deployment name"):
+        execute(write_prompt(serverless(fake_server.url + "/v1")))
+
+
+def test_bad_body_is_a_response_error(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    fake_server.script(Reply(body={"object": "chat.completion", "choices": []}))
+    with pytest.raises(InvokerResponseError, match="without a completion"):
+        execute(write_prompt(serverless(fake_server.url + "/v1")))
+
+
+def test_stream_cut_midway_is_a_response_error(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(Reply(stream=["a", "b", "c", "d", "e", "f"], cut=True))
+    chunks: list[str] = []
+    with pytest.raises(InvokerResponseError) as info:
+        execute(write_prompt(serverless(fake_server.url + "/v1")), on_chunk=chunks.append)
+    assert chunks == ["a", "b", "c"]
+    assert fake_server.url in str(info.value) and "midway" in str(info.value)
+
+
+def test_server_that_never_answers_times_out(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(Reply(hang=True))
+    started = time.monotonic()
+    with pytest.raises(InvokerConnectionError) as info:
+        execute(write_prompt(serverless(fake_server.url + "/v1", timeout=1)))
+    assert time.monotonic() - started < 4
+    assert "within 1 s" in str(info.value) and "timeout" in str(info.value)
+
+
+def test_timeout_from_environment(
+    fake_server: FakeServer, write_prompt: PromptWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("JUPYTER_INVOKER_TIMEOUT", "0.5")
+    fake_server.script(Reply(hang=True))
+    started = time.monotonic()
+    with pytest.raises(InvokerConnectionError, match=r"within 0\.5 s"):
+        execute(write_prompt(serverless(fake_server.url + "/v1")))
+    assert time.monotonic() - started < 3
+
+
+def test_bad_timeout_value_is_a_config_error(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    with pytest.raises(InvokerConfigError, match="timeout"):
+        execute(write_prompt(serverless(fake_server.url + "/v1", timeout="soon")))
+    with pytest.raises(InvokerConfigError, match="max_retries"):
+        execute(write_prompt(serverless(fake_server.url + "/v1", max_retries=-1)))
+
+
+def test_missing_configuration_is_explained(write_prompt: PromptWriter) -> None:
+    with pytest.raises(InvokerConfigError, match="needs an endpoint"):
+        execute(write_prompt({"type": "serverless", "model": "m"}))
+    with pytest.raises(InvokerConfigError, match="needs a model name"):
+        execute(write_prompt({"type": "serverless", "endpoint": "http://127.0.0.1:9/v1"}))
+    with pytest.raises(InvokerConfigError, match="OPENAI_API_KEY"):
+        execute(write_prompt({"type": "openai", "name": "gpt-4o-mini"}))
+
+
+def test_four_concurrent_calls_take_about_one_second(
+    fake_server: FakeServer, write_prompt: PromptWriter
+) -> None:
+    fake_server.script(Reply(delay=1.0))
+    path = write_prompt(serverless(fake_server.url + "/v1"))
+
+    async def four() -> list[Any]:
+        return list(await asyncio.gather(*(execute_async(path) for _ in range(4))))
+
+    started = time.monotonic()
+    results = asyncio.run(four())
+    elapsed = time.monotonic() - started
+    assert [r.text for r in results] == ["Paris"] * 4
+    assert elapsed < 2.5, f"4 concurrent 1 s calls took {elapsed:.2f} s"
+
+
+def test_execute_inside_a_running_loop(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    path = write_prompt(serverless(fake_server.url + "/v1"))
+
+    async def cell() -> str:  # what a Jupyter cell does: sync call, loop running
+        return execute(path).text
+
+    assert asyncio.run(cell()) == "Paris"
+
+
+def test_execute_async_streaming(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
+    fake_server.script(Reply(stream=["Pa", "ris"]))
+    chunks: list[str] = []
+    path = write_prompt(serverless(fake_server.url + "/v1"))
+    result = asyncio.run(execute_async(path, on_chunk=chunks.append))
+    assert chunks == ["Pa", "ris"] and result.text == "Paris"
+
+
+def test_parameters_override_applies_to_a_copy(
+    fake_server: FakeServer, write_prompt: PromptWriter, tmp_path: Path
+) -> None:
+    from jupyter_invoker.prompty import load
+
+    prompt = load(write_prompt(serverless(fake_server.url + "/v1"), {"max_tokens": 5}))
+    execute(prompt, {"country": "Italy"}, parameters={"max_tokens": 9})
+    assert prompt.model.parameters == {"max_tokens": 5}
+    request = fake_server.requests[0].json
+    assert request["max_tokens"] == 9
+    assert "Italy" in request["messages"][0]["content"]
