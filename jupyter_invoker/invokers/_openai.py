@@ -205,28 +205,30 @@ class OpenAICompatibleInvoker(Invoker):
         # (Azure included: its client maps /chat/completions to the deployment URL).
         client = self.client()
         path = "/chat/completions" if kind == "chat" else "/completions"
-        cast_to: type[Any] = ChatCompletion if kind == "chat" else Completion
         if stream:
             chunk: type[Any] = ChatCompletionChunk if kind == "chat" else Completion
             return client.post(
                 path,
                 body={**body, "stream": True},
-                cast_to=cast_to,
+                cast_to=ChatCompletion if kind == "chat" else Completion,
                 stream=True,
                 stream_cls=openai.AsyncStream[chunk],  # type: ignore[valid-type]
             )
-        return client.post(path, body=body, cast_to=cast_to)
+        # A plain dict: building the SDK's pydantic models costs ~0.4 ms a response.
+        return client.post(path, body=body, cast_to=dict)
 
     async def invoke(self, data: Any) -> ExecutionResult:
         settings = self.settings()
         kind, kwargs = self._request(data, settings)
         response = await with_retries(lambda: self._create(kind, kwargs), settings.ctx)
         try:
-            choice = response.choices[0]
-            text = choice.message.content if kind == "chat" else choice.text
-            usage = response.usage.model_dump(exclude_none=True) if response.usage else None
-            model = response.model
-            finish = choice.finish_reason
+            choice = response["choices"][0]
+            text = choice["message"]["content"] if kind == "chat" else choice["text"]
+            usage = response.get("usage") or None
+            if usage is not None:
+                usage = {key: value for key, value in usage.items() if value is not None}
+            model = response.get("model")
+            finish = choice.get("finish_reason")
         except (AttributeError, IndexError, KeyError, TypeError) as exc:
             raise map_error(
                 InvokerResponseError(

@@ -27,6 +27,7 @@ back to refusing any input that contains a role-marker line
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import re
 import secrets
@@ -163,28 +164,48 @@ def _render_text(prompty: Prompty, values: Mapping[str, Any]) -> str:
         raise _render_error(prompty, exc, values) from exc
 
 
+# The tagged render wraps every expression's output in sentinels carrying a nonce that
+# is fresh for each render; the environment and compiled templates are shared, the
+# nonce travels in a context variable (so concurrent renders cannot mix them up).
+_NONCE: contextvars.ContextVar[str] = contextvars.ContextVar("jupyter_invoker_render_nonce")
+_SENTINEL = re.compile("\ue000([0-9a-f]{16})\ue001|\ue002([0-9a-f]{16})\ue003")
+
+
+def _tag(value: Any) -> str:
+    nonce = _NONCE.get()
+    return f"\ue000{nonce}\ue001{value}\ue002{nonce}\ue003"
+
+
+_TAGGED = _environment(_tag)
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_tagged(text: str) -> jinja2.Template:
+    return _TAGGED.from_string(text)
+
+
 def _provenance(
     prompty: Prompty, values: Mapping[str, Any], text: str
 ) -> Callable[[int], bool] | None:
     """``from_input(i)`` for ``text``, or None when the tagged render does not line up."""
     nonce = secrets.token_hex(8)
-    start, end = f"\ue000{nonce}\ue001", f"\ue002{nonce}\ue003"
-
-    def finalize(value: Any) -> str:
-        return f"{start}{value}{end}"
-
+    token = _NONCE.set(nonce)
     try:
-        tagged = _environment(finalize).from_string(prompty.template).render(values)
+        tagged = _compile_tagged(prompty.template).render(values)
     except Exception:
         return None
+    finally:
+        _NONCE.reset(token)
     pieces: list[str] = []
     mask = bytearray()
     depth = position = 0
-    for match in re.finditer(f"{re.escape(start)}|{re.escape(end)}", tagged):
+    for match in _SENTINEL.finditer(tagged):
+        if nonce not in (match.group(1), match.group(2)):
+            continue  # sentinel-like text from an input: ordinary characters
         chunk = tagged[position : match.start()]
         pieces.append(chunk)
         mask.extend((b"\x01" if depth else b"\x00") * len(chunk))
-        depth = depth + 1 if match.group(0) == start else max(depth - 1, 0)
+        depth = depth + 1 if match.group(1) == nonce else max(depth - 1, 0)
         position = match.end()
     chunk = tagged[position:]
     pieces.append(chunk)
@@ -202,6 +223,21 @@ def _strings(value: Any, name: str) -> list[tuple[str, str]]:
     if isinstance(value, (list, tuple)):
         return [pair for i, item in enumerate(value) for pair in _strings(item, f"{name}[{i}]")]
     return []
+
+
+def _could_inject(value: Any) -> bool:
+    """Whether an input could put a colon or a line break into the text: without one, no
+    input can make or complete a role-marker line, and the tagged render is skipped.
+    Objects other than plain data render through their ``str()`` and always count."""
+    if isinstance(value, str):
+        return ":" in value or "\n" in value or "\r" in value
+    if value is None or isinstance(value, (bool, int, float)):
+        return False
+    if isinstance(value, Mapping):
+        return any(_could_inject(k) or _could_inject(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_could_inject(item) for item in value)
+    return True
 
 
 def _refuse_marker_inputs(prompty: Prompty, values: Mapping[str, Any]) -> None:
@@ -231,7 +267,7 @@ def render(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> list[di
     if prompty.api == "completion":
         return text
     from_input: Callable[[int], bool] | None = None
-    if find_markers(text):
+    if find_markers(text) and _could_inject(values):
         from_input = _provenance(prompty, values, text)
         if from_input is None:
             _refuse_marker_inputs(prompty, values)
