@@ -66,11 +66,15 @@ def _capture_state() -> tuple[Any, ...]:
 
 
 def _restore_state(state: tuple[Any, ...]) -> None:
+    # Set only what differs: the setters cost far more than the getters.
     grad, autocast = state
-    torch.set_grad_enabled(grad)
+    if torch.is_grad_enabled() != grad:
+        torch.set_grad_enabled(grad)
     for dev, (enabled, dtype) in zip(_DEVICE_TYPES, autocast, strict=True):
-        torch.set_autocast_enabled(dev, enabled)
-        torch.set_autocast_dtype(dev, dtype)
+        if torch.is_autocast_enabled(dev) != enabled:
+            torch.set_autocast_enabled(dev, enabled)
+        if torch.get_autocast_dtype(dev) != dtype:
+            torch.set_autocast_dtype(dev, dtype)
 
 
 class Run:
