@@ -169,7 +169,8 @@ class Run:
         if existing is not None:
             return existing
         target: dict[str, Any] = {}
-        if self.finished or step < self.step:
+        step_done = step < self.step or (step == self.step and self.started and not self.in_step)
+        if self.finished or step_done:
             raise OutOfOrderError(
                 f"save_all() for step {step} comes too late: the model is already past that "
                 f"step. Call invoker.save_all() before reading modules at that step."
