@@ -22,7 +22,6 @@ from typing import Any
 
 import openai
 
-from .._secrets import Secret
 from ..exceptions import InvokerConfigError
 from ._openai import OpenAICompatibleInvoker, Settings, _text, display_url
 
@@ -66,22 +65,16 @@ class AzureInvoker(OpenAICompatibleInvoker):
             or os.environ.get("OPENAI_API_VERSION")
             or DEFAULT_API_VERSION
         )
-        secret = Secret(key)
-        ctx = self.call_context(
+        return self.build_settings(
             config,
             endpoint,
+            model=deployment,
+            key=key,
             key_hint="the API key (configuration `api_key` or the AZURE_OPENAI_API_KEY variable)",
-            secrets=(secret,),
+            azure_endpoint=base,
+            azure_deployment=deployment,
+            api_version=version,
         )
-        kwargs: dict[str, Any] = {
-            "azure_endpoint": base,
-            "azure_deployment": deployment,
-            "api_version": version,
-            "api_key": secret,
-            "max_retries": 0,
-            "timeout": self.timeouts(config, ctx),
-        }
-        return Settings(model=deployment, ctx=ctx, client_kwargs=kwargs)
 
     def make_client(self, settings: Settings) -> openai.AsyncOpenAI:
         return openai.AsyncAzureOpenAI(**self.client_kwargs(settings))

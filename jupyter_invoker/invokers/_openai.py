@@ -141,6 +141,27 @@ class OpenAICompatibleInvoker(Invoker):
             **kw,
         )
 
+    def build_settings(
+        self,
+        config: Mapping[str, Any],
+        endpoint: str,
+        *,
+        model: str,
+        key: Any,
+        key_hint: str,
+        **client: Any,
+    ) -> Settings:
+        """The one place a key becomes a Secret and the client gets timeouts, no SDK retries."""
+        secret = Secret(key) if key else Secret(_NO_KEY)
+        ctx = self.call_context(config, endpoint, key_hint=key_hint, secrets=(secret,))
+        kwargs: dict[str, Any] = {
+            **client,
+            "api_key": secret,
+            "max_retries": 0,
+            "timeout": self.timeouts(config, ctx),
+        }
+        return Settings(model=model, ctx=ctx, client_kwargs=kwargs)
+
     def timeouts(self, config: Mapping[str, Any], ctx: CallContext) -> openai.Timeout:
         connect = _number(
             config, "connect_timeout", "JUPYTER_INVOKER_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT
@@ -305,21 +326,15 @@ class OpenAIInvoker(OpenAICompatibleInvoker):
                 f"The openai invoker needs a model name for {endpoint}: set `name` (for "
                 "example gpt-4o-mini) in the prompt's model.configuration."
             )
-        secret = Secret(key) if key else Secret(_NO_KEY)
-        ctx = self.call_context(
+        return self.build_settings(
             config,
             endpoint,
+            model=model,
+            key=key,
             key_hint="the API key (configuration `api_key` or the OPENAI_API_KEY variable)",
-            secrets=(secret,),
+            base_url=base_url,
+            organization=_text(config.get("organization")),
         )
-        kwargs: dict[str, Any] = {
-            "api_key": secret,
-            "base_url": base_url,
-            "organization": _text(config.get("organization")),
-            "max_retries": 0,
-            "timeout": self.timeouts(config, ctx),
-        }
-        return Settings(model=model, ctx=ctx, client_kwargs=kwargs)
 
 
 class ServerlessInvoker(OpenAICompatibleInvoker):
@@ -344,17 +359,11 @@ class ServerlessInvoker(OpenAICompatibleInvoker):
                 "the prompt's model.configuration."
             )
         key = config.get("key") or config.get("api_key")
-        secret = Secret(key) if key else Secret(_NO_KEY)
-        ctx = self.call_context(
+        return self.build_settings(
             config,
             endpoint,
+            model=model,
+            key=key,
             key_hint="the key (configuration `key`, e.g. `key: ${env:GITHUB_TOKEN}`)",
-            secrets=(secret,),
+            base_url=base_url,
         )
-        kwargs: dict[str, Any] = {
-            "api_key": secret,
-            "base_url": base_url,
-            "max_retries": 0,
-            "timeout": self.timeouts(config, ctx),
-        }
-        return Settings(model=model, ctx=ctx, client_kwargs=kwargs)
