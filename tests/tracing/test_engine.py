@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import io
 import sys
 import threading
 import time
@@ -117,6 +118,21 @@ def test_assignment_replaces_output_downstream(model: LanguageModel) -> None:
     assert torch.count_nonzero(final) == 0
 
 
+def test_model_never_computes_on_the_subclass(model: LanguageModel, clean_after) -> None:
+    seen: list[type] = []
+    probe = model.hf_model.model.norm.register_forward_pre_hook(
+        lambda module, args: seen.append(type(args[0]))
+    )
+    try:
+        with model.trace(PARIS):
+            hidden = model.model.layers[29].output
+            assert type(hidden).__name__ == "TracedTensor"
+            model.model.layers[29].output = hidden * 2  # a TracedTensor handed back
+    finally:
+        probe.remove()
+    assert seen and set(seen) == {torch.Tensor}
+
+
 def test_input_and_inputs(model: LanguageModel) -> None:
     with model.trace(PARIS):
         args, kwargs = model.model.layers[5].inputs
@@ -143,6 +159,10 @@ def test_derived_tensors_save(model: LanguageModel) -> None:
         probs = model.lm_head.output.softmax(-1).save()
     assert type(doubled.value) is torch.Tensor
     assert torch.allclose(probs.sum(-1), torch.ones(1, 9), atol=1e-4)
+    buffer = io.BytesIO()
+    torch.save({"doubled": doubled}, buffer)
+    buffer.seek(0)
+    assert type(torch.load(buffer)["doubled"]) is torch.Tensor  # files never need this package
     names = list(tracer.saved[0][0])
     assert len(names) == 2 and all(n.startswith("saved_") for n in names)
 
