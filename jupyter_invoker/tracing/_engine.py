@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import greenlet
@@ -451,12 +451,3 @@ class Run:
 
 def _finished_runner() -> Any:
     raise TracingError("This run has already finished.")
-
-
-@contextlib.contextmanager
-def no_hooks_left(module: torch.nn.Module) -> Iterator[None]:
-    """Test helper: assert no forward hook or pre-hook is left on any submodule."""
-    yield
-    for name, sub in module.named_modules():
-        if sub._forward_hooks or sub._forward_pre_hooks:
-            raise AssertionError(f"hook left on {name or '<root>'}")
