@@ -28,6 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _paired import paired
+
 RESULTS = Path(__file__).resolve().parent / "results" / "invokers.json"
 
 _BODY = json.dumps(
@@ -197,24 +200,12 @@ def bench_local(pairs: int = 20, max_new_tokens: int = 16) -> dict[str, Any]:
     # same tokens out, or the comparison means nothing
     reference = tok.decode(plain()[0, enc["input_ids"].shape[-1] :], skip_special_tokens=True)
     assert ours().text == reference, (ours().text, reference)
-    for _ in range(2):
-        plain(), ours()
-    ratios, plain_s, ours_s = [], [], []
-    for i in range(pairs):
-        order = (plain, ours) if i % 2 == 0 else (ours, plain)
-        times = {}
-        for fn in order:
-            started = time.perf_counter()
-            fn()
-            times[fn] = time.perf_counter() - started
-        plain_s.append(times[plain])
-        ours_s.append(times[ours])
-        ratios.append(times[ours] / times[plain])
+    timing = paired(ours, plain, pairs)
     return {
         "name": f"local invoker vs plain hf_model.generate ({max_new_tokens} new tokens)",
-        "value_s": round(statistics.median(ours_s), 4),
-        "plain_s": round(statistics.median(plain_s), 4),
-        "ratio": round(statistics.median(ratios), 3),
+        "value_s": round(timing["traced_ms"] / 1e3, 4),
+        "plain_s": round(timing["plain_ms"] / 1e3, 4),
+        "ratio": round(timing["ratio"], 3),
         "target_ratio": 1.05,
         "pairs": pairs,
     }

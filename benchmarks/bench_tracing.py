@@ -22,11 +22,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _paired import paired
 
 RESULTS = Path(__file__).parent / "results"
 PROMPT = "The Eiffel Tower is in the city of"
@@ -43,27 +45,6 @@ def _prompt_64(tokenizer: Any) -> str:
             break
         text = candidate
     return text
-
-
-def paired(traced: Callable[[], Any], plain: Callable[[], Any], pairs: int) -> dict[str, float]:
-    for fn in (traced, plain, traced, plain):  # warm-up: caches, allocator, dry run
-        fn()
-    ratios, t_traced, t_plain = [], [], []
-    for i in range(pairs):
-        order = (traced, plain) if i % 2 == 0 else (plain, traced)
-        times = {}
-        for fn in order:
-            start = time.perf_counter()
-            fn()
-            times[fn] = time.perf_counter() - start
-        ratios.append(times[traced] / times[plain])
-        t_traced.append(times[traced])
-        t_plain.append(times[plain])
-    return {
-        "ratio": statistics.median(ratios),
-        "traced_ms": 1e3 * statistics.median(t_traced),
-        "plain_ms": 1e3 * statistics.median(t_plain),
-    }
 
 
 def bench_ours(model: Any, pairs: int) -> dict[str, dict[str, float]]:
