@@ -8,7 +8,6 @@ prepare_input(model, [[1, 2, 3], [4, 5]])                 # token ids
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -97,7 +96,7 @@ def prepare_input(lm: LanguageModel, value: Any) -> Prepared:
         raise InvalidInputError("The input is empty (no tokens): give the model some text.")
     _check_vocab(lm, input_ids)
     position_ids = None
-    if "position_ids" in inspect.signature(lm.hf_model.forward).parameters:
+    if lm._accepts_position_ids:
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
     return Prepared(input_ids, attention_mask, position_ids, batched)
 
@@ -163,10 +162,13 @@ def _pad_ids(tokenizer: Any, rows: list[list[int]]) -> dict[str, torch.Tensor]:
 def _check_vocab(lm: LanguageModel, ids: torch.Tensor) -> None:
     embeddings = lm.hf_model.get_input_embeddings()
     size = getattr(embeddings, "num_embeddings", None)
-    if size is not None and (int(ids.max()) >= size or int(ids.min()) < 0):
+    if size is None:
+        return
+    low, high = (int(v) for v in torch.aminmax(ids))  # one device sync, not two
+    if high >= size or low < 0:
         raise InvalidInputError(
-            f"Token id {int(ids.max()) if int(ids.max()) >= size else int(ids.min())} is outside "
-            f"the model's vocabulary (0..{size - 1}); check the tokenizer that produced the ids."
+            f"Token id {high if high >= size else low} is outside the model's vocabulary "
+            f"(0..{size - 1}); check the tokenizer that produced the ids."
         )
 
 

@@ -9,6 +9,7 @@ model.model.layers[5].mlp                   # a ModuleHandle, mirrors the HF tre
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,10 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self._modules: dict[str, torch.nn.Module] = dict(hf_model.named_modules())
         self._order: dict[tuple[str, str], int] = {}
+        # Read once: a padded batch passes position_ids only to models that take them.
+        self._accepts_position_ids = (
+            "position_ids" in inspect.signature(hf_model.forward).parameters
+        )
         self._active_generator: Generator | None = None
 
     # ------------------------------------------------------------------ contexts
