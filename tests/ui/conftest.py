@@ -95,7 +95,9 @@ class LabServer:
         selector = ready or ("#jp-main-dock-panel" if self.app == "lab" else "#main-panel")
         page.wait_for_selector(selector, timeout=SHELL_TIMEOUT_MS)
 
-    def api(self, method: str, route: str, body: Any = None, *, auth: bool = True) -> tuple[int, Any]:
+    def api(
+        self, method: str, route: str, body: Any = None, *, auth: bool = True
+    ) -> tuple[int, Any]:
         """Call a REST route (``auth=False``: no token). Returns (status, JSON or text)."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
@@ -169,7 +171,9 @@ def _start(
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"jupyter {app} exited with {process.returncode}:\n{server.log_tail()}")
+            raise RuntimeError(
+                f"jupyter {app} exited with {process.returncode}:\n{server.log_tail()}"
+            )
         try:
             if server.api("GET", "api/status")[0] == 200:
                 return server
@@ -177,7 +181,9 @@ def _start(
             pass
         time.sleep(0.3)
     server.stop()
-    raise RuntimeError(f"jupyter {app} did not answer in {START_TIMEOUT_S:.0f} s:\n{server.log_tail()}")
+    raise RuntimeError(
+        f"jupyter {app} did not answer in {START_TIMEOUT_S:.0f} s:\n{server.log_tail()}"
+    )
 
 
 LabFactory = Callable[..., LabServer]
