@@ -1,0 +1,203 @@
+/**
+ * The sidebar's state: prompts, invokers, connections and prompt details,
+ * fetched through `InvokerClient` and announced with one `changed` signal.
+ * No DOM here; the views render from this and call its methods.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { keyVariable } from './connectionFields';
+import { InvokerClient } from './request';
+import {
+  IConnection,
+  IInvokerInfo,
+  IInvokerSidebarModel,
+  IPromptDetails,
+  IPromptStatus,
+  IPromptSummary,
+  ISelection,
+  ITestResult
+} from './tokens';
+
+/** The invoker a prompt runs when neither it nor a selection names one. */
+export const DEFAULT_INVOKER = 'local';
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class InvokerSidebarModel implements IInvokerSidebarModel {
+  constructor(client: InvokerClient = new InvokerClient()) {
+    this._client = client;
+  }
+
+  get prompts(): readonly IPromptSummary[] {
+    return this._prompts;
+  }
+  get invokers(): readonly IInvokerInfo[] {
+    return this._invokers;
+  }
+  get connections(): readonly IConnection[] {
+    return this._connections;
+  }
+  get error(): string | null {
+    return this._error;
+  }
+  get loading(): boolean {
+    return this._loading;
+  }
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Re-read everything; concurrent calls share one round of requests. */
+  refresh(): Promise<void> {
+    if (!this._pending) {
+      this._pending = this._refresh().finally(() => {
+        this._pending = null;
+      });
+    }
+    return this._pending;
+  }
+
+  details(path: string): IPromptDetails | null {
+    return this._details.get(path) ?? null;
+  }
+
+  async loadDetails(path: string): Promise<void> {
+    try {
+      this._details.set(path, await this._client.prompt(path));
+      this._detailErrors.delete(path);
+    } catch (error) {
+      this._detailErrors.set(path, errorText(error));
+    }
+    this._changed.emit();
+  }
+
+  /** Why a prompt's details could not be loaded, or null. */
+  detailsError(path: string): string | null {
+    return this._detailErrors.get(path) ?? null;
+  }
+
+  /** Write a prompt's selection at once (null: back to the file's own). */
+  async select(path: string, selection: ISelection | null): Promise<void> {
+    if (selection) {
+      await this._client.setSelection(path, selection);
+    } else {
+      await this._client.clearSelection(path);
+    }
+    const prompt = this._prompts.find(item => item.path === path);
+    if (prompt) {
+      this._prompts = this._prompts.map(item =>
+        item === prompt ? { ...item, selected: selection } : item
+      );
+    }
+    this._changed.emit();
+  }
+
+  /** The invoker that runs a prompt now: selection, else the file's, else local. */
+  effectiveInvoker(prompt: IPromptSummary): string {
+    const selected = prompt.selected;
+    if (selected?.connection) {
+      const connection = this.connection(selected.connection);
+      return connection ? connection.invoker : selected.connection;
+    }
+    return selected?.invoker || prompt.asks_for || DEFAULT_INVOKER;
+  }
+
+  connection(name: string): IConnection | null {
+    return this._connections.find(item => item.name === name) ?? null;
+  }
+
+  status(prompt: IPromptSummary): IPromptStatus {
+    if (prompt.error) {
+      return { kind: 'error', label: 'file error', detail: prompt.error };
+    }
+    const name = prompt.selected?.connection;
+    if (name) {
+      const connection = this.connection(name);
+      if (!connection) {
+        return {
+          kind: 'error',
+          label: 'connection missing',
+          detail: `The selected connection ${name} does not exist any more; choose another.`
+        };
+      }
+      const variable = keyVariable(connection.configuration);
+      if (variable && connection.key_set === false) {
+        return {
+          kind: 'unset',
+          label: 'key variable unset',
+          detail: `Set the environment variable ${variable} for the server and the kernel.`
+        };
+      }
+      return { kind: 'ready', label: 'ready', detail: `Runs on connection ${name}.` };
+    }
+    const invokerName = this.effectiveInvoker(prompt);
+    const invoker = this._invokers.find(item => item.name === invokerName);
+    if (invoker && !invoker.ready) {
+      return {
+        kind: 'unset',
+        label: 'key variable unset',
+        detail: invoker.needs
+          ? `The ${invokerName} invoker needs ${invoker.needs}.`
+          : `The ${invokerName} invoker is not ready.`
+      };
+    }
+    return { kind: 'ready', label: 'ready', detail: `Runs on ${invokerName}.` };
+  }
+
+  async saveConnection(connection: IConnection, previousName?: string): Promise<void> {
+    if (previousName) {
+      await this._client.updateConnection(previousName, connection);
+    } else {
+      await this._client.createConnection(connection);
+    }
+    await this.refresh();
+  }
+
+  async deleteConnection(name: string): Promise<void> {
+    await this._client.deleteConnection(name);
+    await this.refresh();
+  }
+
+  testConnection(name: string): Promise<ITestResult> {
+    return this._client.testConnection(name);
+  }
+
+  private async _refresh(): Promise<void> {
+    this._loading = true;
+    this._changed.emit();
+    try {
+      const [prompts, invokers, connections] = await Promise.all([
+        this._client.prompts(),
+        this._client.invokers(),
+        this._client.connections()
+      ]);
+      this._prompts = [...prompts].sort((a, b) => a.path.localeCompare(b.path));
+      this._invokers = invokers;
+      this._connections = connections;
+      this._error = null;
+      const paths = new Set(prompts.map(item => item.path));
+      const stale = [...this._details.keys()].filter(path => paths.has(path));
+      this._details.clear();
+      this._detailErrors.clear();
+      await Promise.all(stale.map(path => this.loadDetails(path)));
+    } catch (error) {
+      this._error = errorText(error);
+    } finally {
+      this._loading = false;
+      this._changed.emit();
+    }
+  }
+
+  private _client: InvokerClient;
+  private _prompts: IPromptSummary[] = [];
+  private _invokers: IInvokerInfo[] = [];
+  private _connections: IConnection[] = [];
+  private _details = new Map<string, IPromptDetails>();
+  private _detailErrors = new Map<string, string>();
+  private _error: string | null = null;
+  private _loading = false;
+  private _pending: Promise<void> | null = null;
+  private _changed = new Signal<this, void>(this);
+}

@@ -1,0 +1,189 @@
+/**
+ * The left-area panel: a header with a refresh button, the prompts by folder
+ * and the connections section, re-rendered from the model's `changed` signal.
+ */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { renderConnectionForm, renderConnections } from './connectionsView';
+import { h, replaceChildren } from './dom';
+import { InvokerSidebarModel } from './model';
+import { renderPrompts } from './promptsView';
+import { IConnection, ISelection, PANEL_ID } from './tokens';
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export class InvokerSidebar extends Widget {
+  constructor(model: InvokerSidebarModel) {
+    super();
+    this.model = model;
+    this.id = PANEL_ID;
+    this.addClass('jp-InvokerSidebar');
+    this.title.caption = 'Prompts and invokers';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Prompts and invokers');
+
+    const refresh = h(
+      'button',
+      {
+        type: 'button',
+        class: 'jp-mod-styled jp-InvokerSidebar-refresh',
+        'aria-label': 'Refresh prompts and connections',
+        title: 'Refresh prompts and connections',
+        onclick: () => void this.model.refresh()
+      },
+      'Refresh'
+    );
+    const newConnection = h(
+      'button',
+      {
+        type: 'button',
+        class: 'jp-mod-styled',
+        onclick: () => this._openForm(null)
+      },
+      'New connection'
+    );
+    this.node.append(
+      h(
+        'header',
+        { class: 'jp-InvokerSidebar-header' },
+        h('h2', { class: 'jp-InvokerSidebar-title' }, 'Prompts'),
+        refresh
+      ),
+      this._notice,
+      this._prompts,
+      h(
+        'section',
+        { class: 'jp-InvokerSidebar-connections', 'aria-label': 'Connections' },
+        h(
+          'header',
+          { class: 'jp-InvokerSidebar-header' },
+          h('h2', { class: 'jp-InvokerSidebar-title' }, 'Connections'),
+          newConnection
+        ),
+        this._form,
+        this._connections
+      )
+    );
+    model.changed.connect(this._render, this);
+    this._render();
+  }
+
+  readonly model: InvokerSidebarModel;
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this.model.changed.disconnect(this._render, this);
+    super.dispose();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    void this.model.refresh();
+  }
+
+  private _render(): void {
+    const model = this.model;
+    this._notice.textContent = model.error
+      ? model.error
+      : this._message || (model.loading ? 'Refreshing…' : '');
+    this._notice.classList.toggle('jp-InvokerSidebar-error', Boolean(model.error || this._failed));
+    replaceChildren(
+      this._prompts,
+      renderPrompts(model, this._expanded, {
+        select: (path, selection) => void this._select(path, selection),
+        togglePreview: path => this._togglePreview(path)
+      })
+    );
+    replaceChildren(
+      this._connections,
+      renderConnections(model, this._results, {
+        edit: connection => this._openForm(connection),
+        test: name => void this._test(name),
+        remove: name => void this._remove(name)
+      })
+    );
+  }
+
+  private _say(text: string, failed = false): void {
+    this._message = text;
+    this._failed = failed;
+    this._render();
+  }
+
+  private async _select(path: string, selection: ISelection | null): Promise<void> {
+    try {
+      await this.model.select(path, selection);
+      const what = selection?.connection ?? selection?.invoker ?? "the file's own invoker";
+      this._say(`${path} now runs on ${what}.`);
+    } catch (error) {
+      this._say(errorText(error), true);
+      void this.model.refresh();
+    }
+  }
+
+  private _togglePreview(path: string): void {
+    if (this._expanded.has(path)) {
+      this._expanded.delete(path);
+    } else {
+      this._expanded.add(path);
+      void this.model.loadDetails(path);
+    }
+    this._render();
+  }
+
+  private _openForm(connection: IConnection | null): void {
+    const form = renderConnectionForm(this.model, connection, () => {
+      this._form.replaceChildren();
+    });
+    this._form.replaceChildren(form);
+    form.querySelector<HTMLInputElement>('input')?.focus();
+  }
+
+  private async _test(name: string): Promise<void> {
+    this._results.set(name, { ok: true, text: 'Testing…' });
+    this._render();
+    try {
+      const result = await this.model.testConnection(name);
+      const text = result.ok
+        ? `OK: ${result.invoker ?? ''} ${result.model ?? ''} answered in ${(result.elapsed_s ?? 0).toFixed(2)} s`
+        : result.error ?? 'The test failed.';
+      this._results.set(name, { ok: result.ok, text: text.replace(/\s+/g, ' ') });
+    } catch (error) {
+      this._results.set(name, { ok: false, text: errorText(error) });
+    }
+    this._render();
+  }
+
+  private async _remove(name: string): Promise<void> {
+    const answer = await showDialog({
+      title: 'Delete connection',
+      body: `Delete the connection ${name}? Prompts that select it fall back to their file's invoker.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    try {
+      await this.model.deleteConnection(name);
+      this._results.delete(name);
+      this._say(`Deleted the connection ${name}.`);
+    } catch (error) {
+      this._say(errorText(error), true);
+    }
+  }
+
+  private _notice = h('p', { class: 'jp-InvokerSidebar-notice', role: 'status', 'aria-live': 'polite' });
+  private _prompts = h('div', { class: 'jp-InvokerSidebar-prompts' });
+  private _form = h('div', { class: 'jp-InvokerSidebar-formHost' });
+  private _connections = h('div', { class: 'jp-InvokerSidebar-connectionList' });
+  private _expanded = new Set<string>();
+  private _results = new Map<string, { ok: boolean; text: string }>();
+  private _message = '';
+  private _failed = false;
+}

@@ -1,0 +1,112 @@
+/**
+ * Shapes of the server extension's JSON (DESIGN §11) and the model's interface.
+ *
+ * Field names follow the REST contract exactly (snake_case), so a response is
+ * used as it arrives; nothing here holds a secret: a connection's key is only
+ * ever the name of an environment variable (`${env:VAR}`) plus `key_set`.
+ */
+import { Token } from '@lumino/coreutils';
+import { ISignal } from '@lumino/signaling';
+
+/** The sidebar's id in the shell (also the layout restorer's key). */
+export const PANEL_ID = 'jupyter-invoker-sidebar';
+
+export namespace CommandIDs {
+  export const open = 'jupyter-invoker:open-sidebar';
+  export const refresh = 'jupyter-invoker:refresh';
+}
+
+/** A prompt's selection: an invoker or a named connection. */
+export interface ISelection {
+  invoker?: string | null;
+  connection?: string | null;
+}
+
+/** One `.prompty` under the server root, as `GET /prompts` lists it. */
+export interface IPromptSummary {
+  path: string;
+  name: string;
+  description: string | null;
+  api: string | null;
+  /** The invoker the file itself names (`model.configuration.type`). */
+  asks_for: string | null;
+  selected: ISelection | null;
+  inputs: Record<string, unknown> | string[] | null;
+  error: string | null;
+}
+
+/** One rendered message of a preview. */
+export interface IMessage {
+  role: string;
+  content: string;
+}
+
+/** A preview rendered from the prompt's `sample`, or why it could not be. */
+export interface IPreview {
+  messages: IMessage[];
+  error: string | null;
+}
+
+/** One prompt with its configuration (secrets as `${env:VAR}`) and preview. */
+export interface IPromptDetails extends IPromptSummary {
+  configuration: Record<string, unknown> | null;
+  preview: IPreview;
+}
+
+/** A registered invoker and whether it has what it needs. */
+export interface IInvokerInfo {
+  name: string;
+  kind: string;
+  ready: boolean;
+  /** What is missing, e.g. the unset variable's name; null when ready. */
+  needs: string | null;
+}
+
+/** A named connection; `key_set` says whether its key variable is set. */
+export interface IConnection {
+  name: string;
+  invoker: string;
+  configuration: Record<string, unknown>;
+  key_set?: boolean;
+}
+
+/** The result of `POST /connections/<name>/test`. */
+export interface ITestResult {
+  ok: boolean;
+  invoker?: string;
+  model?: string | null;
+  elapsed_s?: number;
+  error?: string;
+}
+
+/** What a prompt's row shows as its status. */
+export interface IPromptStatus {
+  kind: 'ready' | 'unset' | 'error';
+  label: string;
+  detail: string;
+}
+
+/** State shared by the sidebar's views; no DOM. */
+export interface IInvokerSidebarModel {
+  readonly prompts: readonly IPromptSummary[];
+  readonly invokers: readonly IInvokerInfo[];
+  readonly connections: readonly IConnection[];
+  /** A message for the whole panel (the server unreachable...), or null. */
+  readonly error: string | null;
+  readonly loading: boolean;
+  /** Emitted after any change of the state above or of a prompt's details. */
+  readonly changed: ISignal<IInvokerSidebarModel, void>;
+  refresh(): Promise<void>;
+  details(path: string): IPromptDetails | null;
+  loadDetails(path: string): Promise<void>;
+  select(path: string, selection: ISelection | null): Promise<void>;
+  status(prompt: IPromptSummary): IPromptStatus;
+  saveConnection(connection: IConnection, previousName?: string): Promise<void>;
+  deleteConnection(name: string): Promise<void>;
+  testConnection(name: string): Promise<ITestResult>;
+}
+
+export const IInvokerSidebarModel = new Token<IInvokerSidebarModel>(
+  'jupyter-invoker:IInvokerSidebarModel',
+  'The prompts, invokers and connections shown in the jupyter_invoker sidebar.'
+);
