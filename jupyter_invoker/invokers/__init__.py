@@ -12,7 +12,9 @@
 
 Modules (one concept each): ``_base`` (Invoker), ``_registry`` (InvokerFactory),
 ``_execute`` (execute*, invoker selection order), ``_result`` (ExecutionResult),
-``_selection`` (which invoker runs which prompt), ``_errors`` (SDK errors, retries),
+``_selection`` (which invoker runs which prompt), ``_connections`` (named
+connections, per-invoker defaults), ``_store`` (the shared JSON file, locked),
+``_status`` (which invokers exist and are ready), ``_errors`` (SDK errors, retries),
 ``_openai`` (openai, serverless), ``_azure`` (azure), ``_local`` (local, huggingface).
 Importing this package loads neither openai nor torch: built-ins import on first use.
 """
@@ -20,29 +22,48 @@ Importing this package loads neither openai nor torch: built-ins import on first
 from __future__ import annotations
 
 from ._base import Invoker
+from ._connections import (
+    delete_connection,
+    get_connection,
+    list_connections,
+    save_connection,
+    set_default,
+)
 from ._execute import execute, execute_async, execute_many, execute_many_async
 from ._registry import ENTRY_POINT_GROUP, InvokerFactory
 from ._result import ExecutionResult
 from ._selection import (
     clear_selection,
+    select_connection,
     select_invoker,
     selected_configuration,
     selected_invoker,
+    selection,
     selections_path,
 )
+from ._status import InvokerStatus, invoker_statuses
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "ExecutionResult",
     "Invoker",
     "InvokerFactory",
+    "InvokerStatus",
     "clear_selection",
+    "delete_connection",
     "execute",
     "execute_async",
     "execute_many",
     "execute_many_async",
+    "get_connection",
+    "invoker_statuses",
+    "list_connections",
+    "save_connection",
+    "select_connection",
     "select_invoker",
     "selected_configuration",
     "selected_invoker",
+    "selection",
     "selections_path",
+    "set_default",
 ]

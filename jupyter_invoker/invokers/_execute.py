@@ -5,8 +5,10 @@
     result = await execute_async(prompt, {"city": "Paris"})
     results = execute_many(prompt, [{"city": c} for c in cities], concurrency=8)
 
-Which invoker runs: the ``invoker`` argument > the selection store
-(``select_invoker``) > the file's own configuration (``prompty.invoker``) > ``local``.
+Which invoker runs: the ``invoker`` argument (an invoker or a named connection) >
+the selection store (``select_invoker`` / ``select_connection``) > the file's own
+configuration (``prompty.invoker``) > ``local``; a per-invoker default connection
+fills in where the file has no configuration for that invoker (``_selection``).
 When the chosen invoker is not the one the file was written for, the file's
 connection settings do not apply (an Azure endpoint means nothing to ``openai``):
 the run uses the selection's stored configuration and ``configuration``
@@ -29,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Invoker, run_sync
 from ._registry import InvokerFactory
 from ._result import ExecutionResult, as_result
-from ._selection import selected_configuration, selected_invoker
+from ._selection import resolve_run
 
 if TYPE_CHECKING:
     from ..prompty import Prompty
@@ -62,16 +64,9 @@ def plan(
     """(invoker name, the prompt copy it will run) following the selection order above."""
     prompty = _load(prompt)
     written = InvokerFactory.canonical_name(prompty.invoker)
-    stored: dict[str, Any] | None = None
-    if invoker:
-        name = InvokerFactory.canonical_name(invoker)
-    else:
-        selected = selected_invoker(prompty.path)
-        if selected:
-            name = InvokerFactory.canonical_name(selected)
-            stored = selected_configuration(prompty.path)
-        else:
-            name = written
+    own = any(key != "type" for key in prompty.model.configuration)
+    choice = resolve_run(prompty.path, invoker, written=written, has_own_configuration=own)
+    name, stored = choice.invoker, choice.configuration
     base = prompty
     if not _same_backend(name, written):
         base = prompty.copy()

@@ -94,10 +94,11 @@ class InvokerFactory:
                     f"Cannot register {klass!r} as invoker {key!r}: it must be a class "
                     "deriving from jupyter_invoker.invokers.Invoker."
                 )
-            klass.check_implementation()
-            with cls._lock:
-                cls._aliases.pop(key, None)
-                cls._registry[key] = klass
+            cls._add(key, klass)
+            # Recorded (in a kernel) so the server's sidebar can offer it too.
+            from ._status import record_kernel_invoker
+
+            record_kernel_invoker(key, f"{klass.__module__}:{klass.__qualname__}")
             return klass
 
         return add if invoker_cls is None else add(invoker_cls)
@@ -109,6 +110,9 @@ class InvokerFactory:
         with cls._lock:
             if cls._registry.pop(key, None) is None and cls._aliases.pop(key, None) is None:
                 raise UnknownInvokerError(cls._unknown_message(key))
+        from ._status import forget_kernel_invoker
+
+        forget_kernel_invoker(key)
 
     # -- lookup --------------------------------------------------------------------
     @classmethod
@@ -159,6 +163,13 @@ class InvokerFactory:
 
     # -- internals -------------------------------------------------------------------
     @classmethod
+    def _add(cls, key: str, klass: type[Invoker]) -> None:
+        klass.check_implementation()
+        with cls._lock:
+            cls._aliases.pop(key, None)
+            cls._registry[key] = klass
+
+    @classmethod
     def _unknown_message(cls, key: str) -> str:
         return (
             f"No invoker is registered under {key!r}. Known invokers: "
@@ -186,7 +197,7 @@ class InvokerFactory:
                 f"The invoker {where} points to {loaded!r}, which is not a subclass of "
                 "jupyter_invoker.invokers.Invoker; fix the package that declares it."
             )
-        cls.register(key, loaded)
+        cls._add(key, loaded)  # not recorded as a kernel's: every process sees entry points
         return loaded
 
 

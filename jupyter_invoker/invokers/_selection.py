@@ -3,157 +3,65 @@
     select_invoker("prompts/weather.prompty", "openai",
                    configuration={"base_url": "http://127.0.0.1:8000/v1"})
     selected_invoker("prompts/weather.prompty")     # 'openai'
+    select_connection("prompts/weather.prompty", "local-serve")   # a named connection
+    selection("prompts/weather.prompty")            # {'connection': 'local-serve'}
     clear_selection("prompts/weather.prompty")
 
-The store is one JSON file, ``$JUPYTER_INVOKER_CONFIG_DIR/selections.json``, else
-``$XDG_CONFIG_HOME/jupyter_invoker/selections.json``, else
-``~/.config/jupyter_invoker/selections.json``::
+A selection names an invoker (optionally with connection fields) or a named
+connection (``_connections``). Keys are absolute paths (symlinks resolved). The
+store (``_store``: one JSON file, locked, written atomically, never a secret) is
+re-read on every call, so the sidebar (server process) and the kernel always agree.
 
-    {
-      "version": 1,
-      "selections": {
-        "/abs/path/prompts/weather.prompty": {
-          "invoker": "openai",
-          "configuration": {"base_url": "http://127.0.0.1:8000/v1",
-                            "api_key": "${env:MY_KEY}"}
-        }
-      }
-    }
-
-Keys are absolute paths (symlinks resolved). The file is re-read on every call, so
-the sidebar (server process) and the kernel always agree, and written atomically
-(a temporary file renamed over it). It never holds a secret: a configuration field
-with a key-like name (``api_key``, ``key``, ``token``, ...) may only be an
-``${env:VAR}`` reference, anything else is refused.
+Which invoker and configuration a run uses (``resolve_run``, read once per run):
+the explicit argument (an invoker name, or a connection name that is no invoker's)
+> the prompt's selection > the file's own configuration > ``local``; then, when no
+connection or stored configuration came with that choice and the file has no
+configuration of its own for that invoker, the store's ``defaults[invoker]``
+connection supplies it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import re
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._secrets import Secret
 from ..exceptions import InvokerConfigError
+from ._store import (
+    CONFIG_DIR_ENV,
+    check_configuration,
+    check_name,
+    edit_store,
+    read_store,
+    store_path,
+)
 
 __all__ = [
     "CONFIG_DIR_ENV",
+    "RunChoice",
     "all_selections",
     "clear_selection",
+    "resolve_run",
+    "select_connection",
     "select_invoker",
     "selected_configuration",
     "selected_invoker",
+    "selection",
+    "selection_key",
     "selections_path",
 ]
 
-CONFIG_DIR_ENV = "JUPYTER_INVOKER_CONFIG_DIR"
-_VERSION = 1
-_ENV_REF = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:[^}]*)?\}$")
-_SECRETISH = re.compile(r"(^|_)(key|token|password|secret)$|^apikey$", re.IGNORECASE)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
-
 
 def selections_path() -> Path:
-    """Where the store lives (see the module docstring); the file may not exist yet."""
-    explicit = os.environ.get(CONFIG_DIR_ENV)
-    if explicit:
-        return Path(explicit).expanduser() / "selections.json"
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
-    return base / "jupyter_invoker" / "selections.json"
+    """Where the store lives; the file may not exist yet (see ``_store``)."""
+    return store_path()
 
 
-def _key(prompt_path: str | os.PathLike[str]) -> str:
+def selection_key(prompt_path: str | os.PathLike[str]) -> str:
+    """The store's key for a prompt: its absolute path, symlinks resolved."""
     return str(Path(os.fspath(prompt_path)).expanduser().resolve())
-
-
-def _read(path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise InvokerConfigError(
-            f"The invoker selection store {path} cannot be read ({exc.strerror}); fix its "
-            f"permissions or point {CONFIG_DIR_ENV} to another folder."
-        ) from exc
-    try:
-        data = json.loads(text) if text.strip() else {"selections": {}}
-    except json.JSONDecodeError as exc:
-        raise InvokerConfigError(
-            f"The invoker selection store {path} is not valid JSON (line {exc.lineno}: "
-            f"{exc.msg}); fix it or delete it to start with no selections."
-        ) from exc
-    selections = data.get("selections") if isinstance(data, dict) else None
-    if not isinstance(selections, dict) or not all(
-        isinstance(entry, dict) and isinstance(entry.get("invoker"), str)
-        for entry in selections.values()
-    ):
-        raise InvokerConfigError(
-            f"The invoker selection store {path} does not have the expected shape "
-            '({"version": 1, "selections": {PATH: {"invoker": NAME}}}); fix it or delete it '
-            "to start with no selections."
-        )
-    return selections
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """Serialise read-modify-write cycles between processes where ``fcntl`` exists."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: atomic replace only
-        yield
-        return
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _write(path: Path, selections: Mapping[str, Any]) -> None:
-    payload = json.dumps({"version": _VERSION, "selections": selections}, indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".selections-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _check_configuration(configuration: Mapping[str, Any], where: str) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for name, value in configuration.items():
-        if isinstance(value, Secret) or (
-            _SECRETISH.search(str(name)) and not (isinstance(value, str) and _ENV_REF.match(value))
-        ):
-            raise InvokerConfigError(
-                f"The selection for {where} would store `{name}` in {selections_path()}, "
-                "which never holds secrets: give it as an environment reference, e.g. "
-                f"`{name}: ${{env:MY_KEY}}`, and set that variable."
-            )
-        if isinstance(value, Mapping):
-            value = _check_configuration(value, where)
-        elif not isinstance(value, str | int | float | bool | type(None) | list):
-            raise InvokerConfigError(
-                f"The selection for {where} has a `{name}` of type {type(value).__name__}; "
-                "only JSON values (text, numbers, true/false, lists) can be stored."
-            )
-        clean[str(name)] = value
-    return clean
 
 
 def select_invoker(
@@ -163,47 +71,141 @@ def select_invoker(
     configuration: Mapping[str, Any] | None = None,
 ) -> None:
     """Run ``prompt_path`` on invoker ``name`` from now on (optionally with connection fields)."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise InvokerConfigError(
-            f"Invoker name {name!r} is not valid; use the name of a registered invoker "
-            "such as 'local', 'openai', 'azure' or 'serverless'."
-        )
-    key = _key(prompt_path)
+    check_name(name, "Invoker")
+    key = selection_key(prompt_path)
     entry: dict[str, Any] = {"invoker": name.lower()}
     if configuration:
-        entry["configuration"] = _check_configuration(configuration, key)
-    path = selections_path()
-    with _locked(path):
-        selections = _read(path)
-        selections[key] = entry
-        _write(path, selections)
+        entry["configuration"] = check_configuration(configuration, f"The selection for {key}")
+    with edit_store() as data:
+        data["selections"][key] = entry
+
+
+def select_connection(prompt_path: str | os.PathLike[str], connection: str) -> None:
+    """Run ``prompt_path`` through the named connection from now on (it must exist)."""
+    check_name(connection, "Connection")
+    key = selection_key(prompt_path)
+    with edit_store() as data:
+        if connection not in data["connections"]:
+            raise InvokerConfigError(_no_connection(connection, data))
+        data["selections"][key] = {"connection": connection}
 
 
 def clear_selection(prompt_path: str | os.PathLike[str]) -> None:
     """Forget the selection for ``prompt_path`` (no error if there is none)."""
-    key = _key(prompt_path)
-    path = selections_path()
-    if not path.exists():
+    key = selection_key(prompt_path)
+    if not store_path().exists():
         return
-    with _locked(path):
-        selections = _read(path)
-        if selections.pop(key, None) is not None:
-            _write(path, selections)
+    with edit_store() as data:
+        data["selections"].pop(key, None)
+
+
+def selection(prompt_path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The stored entry for ``prompt_path``: ``{"invoker": ...}`` or ``{"connection": ...}``."""
+    entry = read_store()["selections"].get(selection_key(prompt_path))
+    return None if entry is None else dict(entry)
 
 
 def selected_invoker(prompt_path: str | os.PathLike[str]) -> str | None:
-    """The invoker selected for ``prompt_path``, or ``None``."""
-    entry = _read(selections_path()).get(_key(prompt_path))
-    return None if entry is None else str(entry["invoker"])
+    """The invoker selected for ``prompt_path`` (a connection's invoker), or ``None``."""
+    data = read_store()
+    entry = data["selections"].get(selection_key(prompt_path))
+    if entry is None:
+        return None
+    if "connection" in entry:
+        return str(_connection(data, entry["connection"], selection_key(prompt_path))["invoker"])
+    return str(entry["invoker"])
 
 
 def selected_configuration(prompt_path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The connection fields stored with the selection for ``prompt_path``, or ``None``."""
-    entry = _read(selections_path()).get(_key(prompt_path))
+    """The configuration stored with the selection (or its connection), or ``None``."""
+    data = read_store()
+    key = selection_key(prompt_path)
+    entry = data["selections"].get(key)
+    if entry is not None and "connection" in entry:
+        entry = _connection(data, entry["connection"], key)
     config = None if entry is None else entry.get("configuration")
     return dict(config) if isinstance(config, dict) else None
 
 
 def all_selections() -> dict[str, dict[str, Any]]:
-    """Every stored selection: ``{absolute_prompt_path: {"invoker": ..., ...}}``."""
-    return _read(selections_path())
+    """Every stored selection: ``{absolute_prompt_path: {"invoker" | "connection": ...}}``."""
+    selections: dict[str, dict[str, Any]] = read_store()["selections"]
+    return selections
+
+
+# -- resolution for one run -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunChoice:
+    """What ``execute`` runs: the invoker, the stored configuration, the connection used."""
+
+    invoker: str
+    configuration: dict[str, Any] | None = None
+    connection: str | None = None
+
+
+def _no_connection(name: str, data: Mapping[str, Any]) -> str:
+    known = ", ".join(sorted(data["connections"])) or "none yet"
+    return (
+        f"There is no connection named {name!r} (known: {known}). Create it in the sidebar "
+        "or with jupyter_invoker.invokers.save_connection(), or pick another."
+    )
+
+
+def _connection(data: Mapping[str, Any], name: str, where: str) -> dict[str, Any]:
+    connection = data["connections"].get(name)
+    if connection is None:
+        raise InvokerConfigError(
+            f"The selection for {where} names connection {name!r}, which no longer exists. "
+            + _no_connection(name, data)
+        )
+    return dict(connection)
+
+
+def resolve_run(
+    prompt_path: str | os.PathLike[str],
+    explicit: str | None,
+    *,
+    written: str,
+    has_own_configuration: bool,
+) -> RunChoice:
+    """The invoker and stored configuration for one run (one read of the store)."""
+    from ._registry import InvokerFactory
+
+    data = read_store()
+    key = selection_key(prompt_path)
+    entry: dict[str, Any] | None
+    if explicit:
+        if explicit in data["connections"] and explicit.lower() not in InvokerFactory.names():
+            entry = {"connection": explicit}
+        else:
+            entry = {"invoker": explicit}
+    else:
+        entry = data["selections"].get(key)
+    if entry is not None and "connection" in entry:
+        connection = _connection(data, entry["connection"], key)
+        return RunChoice(
+            invoker=InvokerFactory.canonical_name(connection["invoker"]),
+            configuration=dict(connection.get("configuration") or {}),
+            connection=str(entry["connection"]),
+        )
+    name = InvokerFactory.canonical_name(entry["invoker"] if entry else written)
+    stored = entry.get("configuration") if entry else None
+    if stored:
+        return RunChoice(invoker=name, configuration=dict(stored))
+    default = data["defaults"].get(name)
+    same_backend = name == written or {name, written} <= {"local", "huggingface"}
+    if default and not (has_own_configuration and same_backend):
+        connection = data["connections"].get(default)
+        if connection is None:
+            raise InvokerConfigError(
+                f"The default connection for {name!r} is {default!r}, which no longer exists. "
+                + _no_connection(default, data)
+            )
+        return RunChoice(
+            invoker=name,
+            configuration=dict(connection.get("configuration") or {}),
+            connection=default,
+        )
+    return RunChoice(invoker=name)
