@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .invokers import InvokerFactory, execute, execute_async, execute_many
     from .prompty import Prompty, load, prepare
     from .tracing import LanguageModel
+    from .widgets import show
 
 __all__ = [
     "InvokerFactory",
@@ -35,6 +36,7 @@ __all__ = [
     "execute_many",
     "load",
     "prepare",
+    "show",
 ]
 
 # Public name -> submodule that defines it; resolved on first attribute access so
@@ -48,6 +50,7 @@ _LAZY = {
     "execute_many": "invokers",
     "load": "prompty",
     "prepare": "prompty",
+    "show": "widgets",
 }
 
 

@@ -10,6 +10,7 @@ backend SDK errors are mapped onto it at the boundary and chained with ``from ex
     │   ├── ModuleNotReachedError a module the run never reached
     │   ├── ModuleAttributeError  no such child module or attribute (also an AttributeError)
     │   └── InvalidInputError     an invoke input that cannot be tokenized
+    ├── ViewError                 the activation browser cannot build a view from what the run kept
     ├── PromptyError              .prompty assets
     │   ├── PromptyLoadError      unreadable file, malformed YAML / front matter, bad field
     │   ├── PromptyReferenceError ${env:} unset, ${file:} missing or escaping its folder
@@ -48,6 +49,7 @@ __all__ = [
     "PromptyRenderError",
     "TracingError",
     "UnknownInvokerError",
+    "ViewError",
 ]
 
 
@@ -77,6 +79,11 @@ class ModuleAttributeError(TracingError, AttributeError):
 
 class InvalidInputError(TracingError):
     """An invoke input has a type or shape that cannot be turned into token ids."""
+
+
+class ViewError(JupyterInvokerError, ValueError):
+    """The activation browser cannot build a view: nothing saved, a module path that was
+    not saved, a view needing data the run did not keep, an unknown architecture."""
 
 
 class PromptyError(JupyterInvokerError):

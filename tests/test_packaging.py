@@ -23,6 +23,7 @@ def test_public_api_is_pinned() -> None:
         "execute_many",
         "load",
         "prepare",
+        "show",
     ]
     assert jupyter_invoker.__all__ == sorted(jupyter_invoker.__all__)
     for name in jupyter_invoker.__all__:

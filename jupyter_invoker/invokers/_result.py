@@ -45,6 +45,12 @@ class ExecutionResult:
         """The chat messages sent (``None`` for completion prompts)."""
         return self.prepared if isinstance(self.prepared, list) else None
 
+    def show(self, **options: Any) -> Any:
+        """The activation browser of a local run (``jupyter_invoker.show(result, ...)``)."""
+        from ..widgets import show
+
+        return show(self, **options)
+
     def __str__(self) -> str:
         return self.text
 

@@ -101,6 +101,12 @@ class Generator:
             self.model._active_generator = None
             self._current = None
 
+    def show(self, **options: Any) -> Any:
+        """The activation browser of this run (``jupyter_invoker.show(generator, ...)``)."""
+        from ..widgets import show
+
+        return show(self, **options)
+
     @property
     def output(self) -> torch.Tensor | None:
         """Every invoke's token ids (prompt + generated), one row per prompt, left-padded

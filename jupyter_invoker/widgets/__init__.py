@@ -1,0 +1,26 @@
+"""The activation browser: saved module outputs as heatmaps that render anywhere.
+
+    import jupyter_invoker as ji
+    browser = ji.show(generator)                 # controls + one plotly figure
+    browser = ji.show(result, view="attention")  # an ExecutionResult of a local run
+    ji.show({"model.layers.3": hidden}, view="module", )
+
+Layers: ``_source`` (a traced run -> one record per prompt), ``_reduce*`` (tensors ->
+small float32 grids, no IPython), ``_figures`` (plotly figures), ``_views`` (one view
+-> one figure) and ``_browser`` (the ipywidgets controls, updating the figure's own
+display in place).
+"""
+
+from __future__ import annotations
+
+from ._reduce_lens import LAYOUTS
+
+__all__ = ["LAYOUTS", "show"]
+
+
+def __getattr__(name: str) -> object:
+    if name == "show":
+        from ._browser import show
+
+        return show
+    raise AttributeError(f"module 'jupyter_invoker.widgets' has no attribute {name!r}")

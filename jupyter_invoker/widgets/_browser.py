@@ -1,0 +1,219 @@
+"""The live activation browser: ipywidgets controls above one plain plotly output.
+
+    browser = show(generator)                     # displays controls + figure
+    browser.update(view="attention", layer=3)     # same as moving the controls
+    browser.figure                                # the go.Figure shown now
+    browser.sent                                  # figures sent so far (one per change)
+
+The figure is its own display output (``application/vnd.plotly.v1+json`` with a
+display id), never inside a widget: the controls replace it in place with
+``update_display``, so the notebook keeps the last view as plain plotly output that a
+reopened, untrusted, kernel-less notebook (or VS Code) still renders (DESIGN §6).
+Each control change sends exactly one figure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import plotly.graph_objects as go
+
+from ..exceptions import ViewError
+from ._figures import bundle
+from ._source import Capture, collect
+from ._views import (
+    VIEWS,
+    ViewSpec,
+    attention_available,
+    build,
+    default_module,
+    default_view,
+    family_choices,
+    module_choices,
+    normalize_view,
+)
+
+__all__ = ["ActivationBrowser", "show"]
+
+
+class ActivationBrowser:
+    """Controls (view, module, invoke, step, position, top-k, token) and one figure."""
+
+    def __init__(self, capture: Capture, spec: ViewSpec) -> None:
+        self.capture = capture
+        self.spec = spec
+        self.figure: go.Figure = build(capture, spec)
+        self.sent = 0
+        self.error: str | None = None
+        self._display_id = f"ji-browser-{uuid.uuid4().hex}"
+        self._handle: Any = None
+        self._controls: dict[str, Any] = {}
+        self._syncing = False
+
+    # ------------------------------------------------------------------ state
+    def update(self, **changes: Any) -> go.Figure:
+        """Rebuild the figure with ``changes`` to the view (same keywords as
+        :class:`ViewSpec`) and replace the displayed one in place."""
+        if "view" in changes:
+            changes["view"] = normalize_view(changes["view"])
+        spec = self.spec.replace(**changes)
+        if spec.invoke != self.spec.invoke and "step" not in changes:
+            spec = spec.replace(step=None)
+        self.figure = build(self.capture, spec)
+        self.spec = spec
+        self.error = None
+        self._sync_controls()
+        self._send()
+        return self.figure
+
+    def bundle(self) -> dict[str, Any]:
+        """The display bundle of the current figure."""
+        return bundle(self.figure)
+
+    # ------------------------------------------------------------------ display
+    def display(self) -> None:
+        """Show the controls and the figure (again)."""
+        from IPython.display import display
+
+        display(self._control_box())
+        self._handle = display(self.bundle(), raw=True, display_id=self._display_id)
+        self.sent += 1
+
+    def _ipython_display_(self) -> None:
+        if self._handle is None:  # show() already displayed it; the cell value adds nothing
+            self.display()
+
+    def __repr__(self) -> str:
+        run = self.capture.run(self.spec.invoke)
+        return f"<ActivationBrowser {self.spec.view} of {run.label}>"
+
+    def _send(self) -> None:
+        if self._handle is not None:
+            self._handle.update(self.bundle(), raw=True)
+            self.sent += 1
+
+    # ------------------------------------------------------------------ controls
+    def _control_box(self) -> Any:
+        import ipywidgets as w
+
+        run = self.capture.run(self.spec.invoke)
+        views = [v for v in VIEWS if v != "attention" or attention_available(run)]
+        if self.capture.model is None and "logit_lens" in views:
+            views.remove("logit_lens")
+        layout = w.Layout(width="auto")
+        style = {"description_width": "initial"}
+        c = self._controls
+        c["view"] = w.Dropdown(
+            options=views, value=self.spec.view, description="view", style=style, layout=layout
+        )
+        c["module"] = w.Dropdown(options=self._modules(), value=self._module_value(),
+                                 description="module", style=style, layout=w.Layout(width="320px"))  # fmt: skip
+        c["invoke"] = w.Dropdown(options=[(r.label, i) for i, r in enumerate(self.capture.runs)],
+                                 value=self.spec.invoke, description="prompt", style=style, layout=layout)  # fmt: skip
+        c["step"] = w.SelectionSlider(options=self._steps(), value=self._step_value(), description="step",
+                                      continuous_update=False, style=style)  # fmt: skip
+        c["position"] = w.IntText(value=self._position_value(), description="position", style=style,
+                                  layout=w.Layout(width="150px"))  # fmt: skip
+        c["top_k"] = w.BoundedIntText(value=self.spec.top_k, min=1, max=20, description="top-k",
+                                      style=style, layout=w.Layout(width="120px"))  # fmt: skip
+        c["track"] = w.Text(value=self.spec.track or "", placeholder="token to follow", description="token",
+                            continuous_update=False, style=style, layout=w.Layout(width="200px"))  # fmt: skip
+        c["message"] = w.HTML(value="")
+        for name in ("view", "module", "invoke", "step", "position", "top_k", "track"):
+            c[name].observe(self._on_change(name), names="value")
+        return w.VBox([w.HBox([c["view"], c["module"], c["invoke"]]),
+                       w.HBox([c["step"], c["position"], c["top_k"], c["track"]]), c["message"]])  # fmt: skip
+
+    def _modules(self) -> list[str]:
+        run = self.capture.run(self.spec.invoke)
+        if self.spec.view == "family":
+            return family_choices(run)
+        return module_choices(run)
+
+    def _module_value(self) -> str | None:
+        options = self._modules()
+        if self.spec.module in options:
+            return self.spec.module
+        if self.spec.view == "family":
+            return options[-1] if options else None
+        return default_module(self.capture.run(self.spec.invoke))
+
+    def _steps(self) -> list[tuple[str, int]]:
+        return [(str(s), s) for s in self.capture.run(self.spec.invoke).step_list]
+
+    def _step_value(self) -> int:
+        steps = self.capture.run(self.spec.invoke).step_list
+        return self.spec.step if self.spec.step in steps else steps[-1]
+
+    def _position_value(self) -> int:
+        run = self.capture.run(self.spec.invoke)
+        last = run.step_position(run.step_list[-1]) if run.step_list[-1] else run.n_prompt - 1
+        return last if self.spec.position is None else self.spec.position
+
+    def _on_change(self, name: str) -> Any:
+        def handler(change: dict[str, Any]) -> None:
+            if self._syncing:
+                return
+            value = change["new"]
+            changes: dict[str, Any] = {name: value}
+            if name == "track":
+                changes[name] = value or None
+            if name == "module" and self.spec.view not in ("module", "family"):
+                changes["view"] = "module"
+            if name == "view" and value in ("module", "family"):
+                changes["module"] = None
+            try:
+                self.update(**changes)
+            except ViewError as exc:
+                self.error = str(exc)
+                self._controls["message"].value = f"<span style='color:#b00'>{exc}</span>"
+
+        return handler
+
+    def _sync_controls(self) -> None:
+        """Controls follow the spec without firing (one change sends one figure)."""
+        c = self._controls
+        if not c:
+            return
+        self._syncing = True
+        try:
+            c["view"].value = self.spec.view
+            c["module"].options = self._modules()
+            c["module"].value = self._module_value()
+            c["step"].options = self._steps()
+            c["step"].value = self._step_value()
+            c["position"].value = self._position_value()
+            c["message"].value = ""
+        finally:
+            self._syncing = False
+
+
+def show(
+    source: Any,
+    *,
+    view: str | None = None,
+    invoke: int | None = None,
+    step: int | None = None,
+    **options: Any,
+) -> ActivationBrowser:
+    """Display the activation browser of a traced run and return it.
+
+    ``source``: a traced ``Generator``, an ``ExecutionResult`` of a local run, an
+    ``Invoker`` or a ``{module_path: tensor}`` dict. ``view``: one of ``logit_lens``,
+    ``residual_norm``, ``module``, ``family``, ``attention`` (default: the logit lens
+    when the model allows it). ``invoke``: which prompt; ``step``: where the step
+    slider starts. ``options``: ``module``, ``position``, ``top_k``, ``layer``,
+    ``head``, ``track``, ``max_cells`` (see ``ViewSpec``).
+    """
+    capture = collect(source)
+    chosen = normalize_view(view) or default_view(capture)
+    spec = ViewSpec(view=chosen, invoke=invoke or 0, step=step, **options)
+    browser = ActivationBrowser(capture, spec)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the lab extras
+        return browser
+    if get_ipython() is not None:
+        browser.display()
+    return browser

@@ -1,0 +1,164 @@
+"""The logit lens: every decoder layer's output read through the final norm and the
+unembedding, reduced to top-k tokens and trajectories (no IPython, no plotly).
+
+    lens = find_lens(model.hf_model)               # layers / final norm / unembedding
+    data = logit_lens(run, lens, top_k=5)
+    data.top_ids[layer, pos, rank], data.top_probs[layer, pos, rank]
+    data.trajectories[pos, rank, layer]            # p(final top-k token) at every layer
+    data.tracked[layer, pos, t]                    # p(track[t]) when tokens are tracked
+
+Axes: ``layer`` indexes the decoder layers (the output of layer ``i``); ``pos`` the
+positions of ``data.positions`` (absolute token positions). Probabilities are the
+softmax over the whole vocabulary, computed one layer at a time so memory stays at
+one ``(positions, vocab)`` block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..exceptions import ViewError
+from ._reduce import window
+from ._source import Run
+
+__all__ = ["LAYOUTS", "Lens", "LensData", "find_lens", "logit_lens"]
+
+# model_type -> (decoder layers, final norm, unembedding), as module paths.
+LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "llama": ("model.layers", "model.norm", "lm_head"),
+    "mistral": ("model.layers", "model.norm", "lm_head"),
+    "qwen2": ("model.layers", "model.norm", "lm_head"),
+    "qwen3": ("model.layers", "model.norm", "lm_head"),
+    "gemma": ("model.layers", "model.norm", "lm_head"),
+    "olmo2": ("model.layers", "model.norm", "lm_head"),
+    "phi": ("model.layers", "model.final_layernorm", "lm_head"),
+    "gpt2": ("transformer.h", "transformer.ln_f", "lm_head"),
+    "gptj": ("transformer.h", "transformer.ln_f", "lm_head"),
+    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "embed_out"),
+}
+
+
+@dataclass
+class Lens:
+    """Where the logit lens reads: the decoder layers and the two modules applied after."""
+
+    layers: str
+    norm_path: str
+    head_path: str
+    norm: Any
+    head: Any
+
+
+def _module(root: Any, path: str) -> Any:
+    obj = root
+    for part in path.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    return obj
+
+
+def find_lens(hf_model: Any) -> Lens:
+    """The final norm and unembedding of ``hf_model`` (Llama/SmolLM2, Mistral, Qwen2,
+    Gemma, Phi, GPT-2, GPT-J, GPT-NeoX); a clear error naming what is missing otherwise."""
+    model_type = str(getattr(getattr(hf_model, "config", None), "model_type", "") or "")
+    candidates = [LAYOUTS[model_type]] if model_type in LAYOUTS else list(LAYOUTS.values())
+    missing: list[str] = []
+    for layers, norm_path, head_path in dict.fromkeys(candidates):
+        parts = {p: _module(hf_model, p) for p in (layers, norm_path, head_path)}
+        if all(v is not None for v in parts.values()):
+            return Lens(layers, norm_path, head_path, parts[norm_path], parts[head_path])
+        missing.append(
+            f"{layers} / {norm_path} / {head_path} (no {', '.join(p for p, v in parts.items() if v is None)})"
+        )
+    raise ViewError(
+        f"The logit lens does not know where the final norm and the unembedding of a "
+        f"{type(hf_model).__name__} (model_type {model_type!r}) are. Tried: "
+        + "; ".join(missing)
+        + ". Use view='residual' or view='module' for this model, or add its layout to "
+        "jupyter_invoker.widgets.LAYOUTS[model_type] = (layers, final norm, unembedding)."
+    )
+
+
+@dataclass
+class LensData:
+    """The reduced logit lens of one run at one step; see the module docstring for axes."""
+
+    layers: list[int]
+    positions: list[int]
+    top_ids: np.ndarray  # (layer, pos, k) int64
+    top_probs: np.ndarray  # (layer, pos, k) float32
+    trajectories: np.ndarray  # (pos, k, layer) float32: p(final-layer top-k) per layer
+    track: list[int] = field(default_factory=list)
+    tracked: np.ndarray | None = None  # (layer, pos, len(track)) float32
+    notes: list[str] = field(default_factory=list)
+
+
+@torch.no_grad()
+def logit_lens(
+    run: Run,
+    lens: Lens,
+    *,
+    top_k: int = 5,
+    upto: int | None = None,
+    max_cells: int = 1024,
+    focus: int | None = None,
+    track: list[int] | None = None,
+) -> LensData:
+    """Top-k tokens and probabilities of every decoder layer at every position.
+
+    At most ``max_cells`` layer × position cells are computed: the positions are cut
+    to a window ending at ``focus`` (default: the last), then layers are strided, and
+    ``notes`` says so. ``track``: token ids whose probability is kept everywhere.
+    """
+    from ._reduce import family_paths
+
+    members = family_paths(run, lens.layers)
+    first_path = members[0][1]
+    _, positions = run.activation(first_path, upto)
+    notes: list[str] = []
+    shortest = min(len(positions), 8)
+    if len(members) * shortest > max_cells:
+        stride = -(-len(members) * shortest // max_cells)
+        kept = members[::-1][::stride][::-1]  # the last layer is always kept
+        notes.append(f"every {stride}th layer ({len(kept)} of {len(members)})")
+        members = kept
+    cut, note = window(positions, max(1, max_cells // len(members)), focus=focus)
+    if note:
+        notes.append(note)
+    positions = positions[cut]
+    weight = getattr(lens.head, "weight", None)
+    device = weight.device if weight is not None else torch.device("cpu")
+    dtype = weight.dtype if weight is not None else torch.float32
+    track_ids = torch.tensor(list(track or []), dtype=torch.long, device=device)
+
+    def read(path: str) -> torch.Tensor:  # (pos, vocab) log-probabilities
+        hidden, _ = run.activation(path, upto)
+        logits = lens.head(lens.norm(hidden[cut].to(device=device, dtype=dtype))).float()
+        return torch.log_softmax(logits, dim=-1)
+
+    final = read(members[-1][1])
+    final_ids = final.topk(top_k, dim=-1).indices  # (pos, k): whose trajectories we keep
+    top_ids, top_probs, tracked, trajectories = [], [], [], []
+    for _, path in members:
+        logp = final if path == members[-1][1] else read(path)
+        values, ids = logp.topk(top_k, dim=-1)
+        top_ids.append(ids.cpu())
+        top_probs.append(values.exp().cpu())
+        trajectories.append(logp.gather(1, final_ids).exp().cpu())
+        if len(track_ids):
+            tracked.append(logp[:, track_ids].exp().cpu())
+    return LensData(
+        layers=[i for i, _ in members],
+        positions=positions,
+        top_ids=torch.stack(top_ids).numpy(),
+        top_probs=torch.stack(top_probs).numpy().astype(np.float32),
+        trajectories=torch.stack(trajectories, dim=-1).numpy().astype(np.float32),
+        track=list(track or []),
+        tracked=torch.stack(tracked).numpy().astype(np.float32) if tracked else None,
+        notes=notes,
+    )

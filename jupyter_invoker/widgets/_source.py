@@ -1,0 +1,253 @@
+"""What the activation browser reads: a traced run flattened to one record per prompt.
+
+    capture = collect(generator)            # or an ExecutionResult, an Invoker, a dict
+    run = capture.runs[0]                   # one prompt (a batch gives one run per row)
+    hidden, positions = run.activation("model.layers.5", upto=3)
+    # hidden: (positions, d_model), the prompt and every token generated up to step 3
+    # positions: the absolute token position of each row of ``hidden``
+
+Under ``generate`` step 0 runs over the prompt and step ``s >= 1`` over one new token
+(position ``n_prompt + s - 1``); a step's tensors are concatenated along positions, so
+the view at step ``s`` is the prefix of the full view up to that position. Left
+padding of a batch row is dropped. No IPython here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..exceptions import ViewError
+
+__all__ = ["Capture", "Run", "collect", "first_tensor"]
+
+_SAVE_HINT = (
+    "Save something inside the invoke block first, e.g.\n"
+    "    with model.generate(max_new_tokens=8) as generator:\n"
+    "        with generator.invoke(prompt) as invoker:\n"
+    "            for _ in range(8):\n"
+    "                invoker.save_all()\n"
+    "                invoker.next()\n"
+    "and then call jupyter_invoker.show(generator)."
+)
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    """The tensor a module output stands for: itself, or the first tensor of a tuple /
+    model-output object (decoder layers of some architectures return tuples)."""
+    if isinstance(value, torch.Tensor):
+        return value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor else value
+    if isinstance(value, (tuple, list)):
+        for item in value:
+            if isinstance(item, torch.Tensor):
+                return first_tensor(item)
+        return None
+    for name in ("last_hidden_state", "logits"):
+        item = getattr(value, name, None)
+        if isinstance(item, torch.Tensor):
+            return first_tensor(item)
+    return None
+
+
+@dataclass
+class Run:
+    """One prompt of a traced run: its tokens and ``{step: {module path: output}}``."""
+
+    label: str
+    tokens: list[str]  # display string of every position (prompt, then generated)
+    n_prompt: int
+    steps: dict[int, dict[str, Any]]
+    ids: list[int] | None = None  # token id of every position, when known
+    row: int = 0  # row in its invoke's batch
+    pad: int = 0  # left padding of that row at step 0
+    invoke: int = 0
+
+    @property
+    def step_list(self) -> list[int]:
+        return sorted(self.steps)
+
+    def paths(self) -> list[str]:
+        """Every saved module path, in the order the model produced them."""
+        seen: dict[str, None] = {}
+        for step in self.step_list:
+            for path in self.steps[step]:
+                seen.setdefault(path, None)
+        return list(seen)
+
+    def step_position(self, step: int) -> int:
+        """The absolute position of the token a step ``>= 1`` runs over."""
+        return self.n_prompt + step - 1
+
+    def raw(self, path: str, step: int) -> Any:
+        outputs = self.steps.get(step, {})
+        if path not in outputs:
+            saved = ", ".join(self.paths()[:6]) or "nothing"
+            more = " ..." if len(self.paths()) > 6 else ""
+            raise ViewError(
+                f"{path!r} was not saved at step {step} of {self.label} (saved: {saved}{more}). "
+                f"Save it inside the invoke block (model.{path}.output.save(), or "
+                "invoker.save_all() for every module), then show the run again."
+            )
+        return outputs[path]
+
+    def activation(self, path: str, upto: int | None = None) -> tuple[torch.Tensor, list[int]]:
+        """``(positions, ...)`` float tensor of ``path`` over every saved step ``<= upto``
+        and the absolute position of each row."""
+        last = self.step_list[-1] if upto is None else upto
+        pieces: list[torch.Tensor] = []
+        positions: list[int] = []
+        for step in self.step_list:
+            if step > last or path not in self.steps[step]:
+                continue
+            tensor = first_tensor(self.steps[step][path])
+            if tensor is None or tensor.dim() < 2:
+                raise ViewError(
+                    f"{path!r} at step {step} is not a (batch, position, ...) tensor "
+                    f"({type(self.steps[step][path]).__name__}); pick a module whose output "
+                    "is a hidden-state tensor."
+                )
+            if tensor.dim() == 2:  # (pos, d) from a plain dict
+                tensor = tensor.unsqueeze(0)
+            row = tensor[min(self.row, tensor.shape[0] - 1)]  # (pos, ...)
+            if step == 0:
+                length = row.shape[0]
+                total = self.n_prompt + self.pad
+                start = self.pad if length == total else max(length - self.n_prompt, 0)
+                row = row[start:]
+                first = self.n_prompt - row.shape[0]
+                positions.extend(range(first, self.n_prompt))
+            else:
+                row = row[-1:]
+                positions.append(self.step_position(step))
+            pieces.append(row.detach().float())
+        if not pieces:
+            self.raw(path, last if last in self.steps else self.step_list[0])
+        return torch.cat(pieces, dim=0), positions
+
+
+@dataclass
+class Capture:
+    """Every prompt of a run, and the model that ran them (``None`` for a plain dict)."""
+
+    runs: list[Run]
+    model: Any = None
+    mode: str = "trace"
+    notes: list[str] = field(default_factory=list)
+
+    def run(self, invoke: int | None) -> Run:
+        index = 0 if invoke is None else invoke
+        if not 0 <= index < len(self.runs):
+            raise ViewError(
+                f"invoke={invoke} does not exist: this run has {len(self.runs)} prompt(s) "
+                f"(0..{len(self.runs) - 1})."
+            )
+        return self.runs[index]
+
+
+def _module_outputs(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"model.layers.3.output": t}`` -> ``{"model.layers.3": t}``; inputs and derived
+    values (``saved_0``) are not module outputs and stay out of the browser."""
+    out: dict[str, Any] = {}
+    for key, value in saved.items():
+        if key.endswith(".output"):
+            out[key[: -len(".output")]] = value
+    return out
+
+
+def _decode_all(tokenizer: Any, ids: list[int]) -> list[str]:
+    return [str(t) for t in tokenizer.batch_decode([[i] for i in ids])]
+
+
+def _from_generator(generator: Any) -> Capture:
+    lm = generator.model
+    tokenizer = lm.tokenizer
+    runs: list[Run] = []
+    for inv in generator.invokers:
+        steps = {
+            step: outs for step, saved in inv.saved.items() if (outs := _module_outputs(saved))
+        }
+        if not steps or inv.input_ids is None:
+            continue
+        input_ids = inv.input_ids
+        mask = inv.attention_mask if inv.attention_mask is not None else torch.ones_like(input_ids)
+        width = input_ids.shape[-1]
+        for row in range(input_ids.shape[0]):
+            pad = width - int(mask[row].sum())
+            ids = [int(i) for i in input_ids[row, pad:]]
+            n_prompt = len(ids)
+            if inv.output_ids is not None and generator.mode == "generate":
+                ids += [int(i) for i in inv.output_ids[row, width:]]
+            text = tokenizer.decode(ids[:n_prompt], skip_special_tokens=True)
+            short = text if len(text) <= 40 else text[:37] + "..."
+            name = f"invoke {inv.index}" + (f" row {row}" if input_ids.shape[0] > 1 else "")
+            runs.append(
+                Run(
+                    label=f"{name}: {short!r}",
+                    tokens=_decode_all(tokenizer, ids),
+                    n_prompt=n_prompt,
+                    steps=steps,
+                    ids=ids,
+                    row=row,
+                    pad=pad,
+                    invoke=inv.index,
+                )
+            )
+    if not runs:
+        raise ViewError(f"Nothing to show: this run saved no module output. {_SAVE_HINT}")
+    return Capture(runs=runs, model=lm, mode=generator.mode)
+
+
+def _from_dict(saved: Mapping[str, Any]) -> Capture:
+    outputs = {k[: -len(".output")] if k.endswith(".output") else k: v for k, v in saved.items()}
+    lengths = {
+        t.shape[-2] for v in outputs.values() if (t := first_tensor(v)) is not None and t.dim() >= 2
+    }
+    if not outputs or not lengths:
+        raise ViewError(
+            "Nothing to show: the dict holds no (batch, position, ...) tensors. Pass "
+            "{module path: tensor}, e.g. the dict invoker.save_all() returns."
+        )
+    n = max(lengths)
+    return Capture(
+        runs=[Run(label="saved tensors", tokens=[str(i) for i in range(n)], n_prompt=n,
+                  steps={0: dict(outputs)})],
+        model=None,
+        mode="dict",
+    )  # fmt: skip
+
+
+def collect(source: Any) -> Capture:
+    """A :class:`Capture` from a Generator, an ExecutionResult of a local run, an Invoker
+    or a ``{module_path: tensor}`` dict."""
+    from ..invokers._result import ExecutionResult
+    from ..tracing import Generator, Invoker
+
+    if isinstance(source, Capture):
+        return source
+    if isinstance(source, ExecutionResult):
+        if source.generator is None:
+            raise ViewError(
+                f"This result came from the {source.invoker or 'remote'!r} invoker, which "
+                "runs the prompt elsewhere: there are no activations to show. Run the prompt "
+                "on a local model (invoker='local') to look inside it."
+            )
+        return collect(source.generator)
+    if isinstance(source, Invoker):
+        capture = _from_generator(source.generator)
+        capture.runs = [r for r in capture.runs if r.invoke == source.index]
+        if not capture.runs:
+            raise ViewError(f"Nothing to show: this invoke saved no module output. {_SAVE_HINT}")
+        return capture
+    if isinstance(source, Generator):
+        if not source.invokers:
+            raise ViewError(f"Nothing to show: this generator ran no invoke. {_SAVE_HINT}")
+        return _from_generator(source)
+    if isinstance(source, Mapping):
+        return _from_dict(source)
+    raise ViewError(
+        f"Cannot show a {type(source).__name__}: pass a traced Generator, an ExecutionResult "
+        "of a local run, an Invoker, or a {module_path: tensor} dict."
+    )
