@@ -28,6 +28,7 @@ back to refusing any input that contains a role-marker line
 from __future__ import annotations
 
 import contextvars
+import difflib
 import functools
 import re
 import secrets
@@ -35,6 +36,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import jinja2.meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -70,8 +72,49 @@ def _compile_plain(text: str) -> jinja2.Template:
     return _PLAIN.from_string(text)
 
 
+@functools.lru_cache(maxsize=128)
+def _template_variables(text: str) -> frozenset[str] | None:
+    """The names a template reads from its inputs; None when it does not parse (the render
+    reports the syntax error)."""
+    try:
+        return frozenset(jinja2.meta.find_undeclared_variables(_PLAIN.parse(text)))
+    except jinja2.TemplateSyntaxError:
+        return None
+
+
+def _refuse_unknown_inputs(prompty: Prompty, inputs: Mapping[str, Any]) -> None:
+    """A misspelt input name must not fall back silently to the sample: refuse any name
+    that is not declared under ``inputs``, not in ``sample`` and not read by the template."""
+    if prompty.template_format.lower() not in _JINJA_FORMATS:
+        return
+    used = _template_variables(prompty.template)
+    if used is None:
+        return
+    unknown = [
+        key
+        for key in inputs
+        if key not in used and key not in prompty.inputs and key not in prompty.sample
+    ]
+    if not unknown:
+        return
+    known = sorted(used.union(prompty.inputs, prompty.sample))
+    name = unknown[0]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise PromptyRenderError(
+        f"{prompty.path}: input {name!r} is not used by this prompt.{hint} Its inputs are: "
+        f"{', '.join(known) or 'none'}. Rename the input, or declare it under `inputs:` "
+        "in the .prompty file if the template should read it."
+    )
+
+
 def merge_inputs(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Explicit ``inputs`` > ``inputs.<name>.default`` > ``sample`` (``${env:}`` resolved)."""
+    """Explicit ``inputs`` > ``inputs.<name>.default`` > ``sample`` (``${env:}`` resolved).
+
+    An input name the prompt does not know (not under ``inputs``, not in ``sample``, not
+    read by the template) is an error naming the close match, so a typo never falls back
+    to the sample unnoticed.
+    """
     if inputs is None:
         inputs = {}
     if not isinstance(inputs, Mapping):
@@ -84,6 +127,8 @@ def merge_inputs(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> d
             raise PromptyRenderError(
                 f"{prompty.path}: input names must be text; got {type(key).__name__} {key!r}."
             )
+    if inputs:
+        _refuse_unknown_inputs(prompty, inputs)
     fallback: dict[str, tuple[Any, str]] = {
         key: (value, f"sample.{key}") for key, value in prompty.sample.items()
     }

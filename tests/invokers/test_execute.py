@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from jupyter_invoker.exceptions import PromptyRenderError
 from jupyter_invoker.invokers import (
     ExecutionResult,
     Invoker,
@@ -74,6 +75,16 @@ def test_decorated_custom_invoker_through_execute(write_prompt: PromptWriter) ->
     assert (
         result.text == "HELLO FRANCE" and result.invoker == "shout" and result.raw == "HELLO FRANCE"
     )
+
+
+def test_a_misspelt_input_is_an_error_not_the_sample(write_prompt: PromptWriter) -> None:
+    InvokerFactory.register("rec", Recorder)
+    path = write_prompt({"type": "rec"})
+    assert "Peru" in execute(path, {"country": "Peru"}).text
+    with pytest.raises(PromptyRenderError, match=r"'contry'.*Did you mean 'country'"):
+        execute(path, {"contry": "Peru"})
+    with pytest.raises(PromptyRenderError, match="'contry'"):
+        execute_many(path, [{"country": "Peru"}, {"contry": "Peru"}])
 
 
 def test_selection_order(write_prompt: PromptWriter) -> None:

@@ -44,11 +44,37 @@ def test_missing_input_names_it_the_inputs_given_and_the_line(write: Write) -> N
         "---\nsample:\n  name: Ada\n---\nsystem:\nHi {{ name }}\nuser:\n{{ question }}\n",
     )
     with pytest.raises(PromptyRenderError) as info:
-        load(path).render({"extra": 1})
+        load(path).render({"name": "Bo"})
     message = str(info.value)
     assert "`question`" in message
-    assert "Inputs given: extra, name" in message
+    assert "Inputs given: name" in message
     assert f"{path}:8" in message
+
+
+def test_a_misspelt_input_is_refused_naming_the_close_match(write: Write) -> None:
+    front = "sample:\n  country: France\n"
+    prompt = _prompt(write, "What is the capital of {{ country }}?\n", front)
+    with pytest.raises(PromptyRenderError) as info:
+        prepare(prompt, {"contry": "Peru"})
+    message = str(info.value)
+    assert "'contry'" in message
+    assert "Did you mean 'country'?" in message
+    assert "Its inputs are: country." in message
+
+
+def test_known_input_names_come_from_inputs_sample_and_the_template(write: Write) -> None:
+    front = "inputs:\n  tone:\n    type: string\nsample:\n  spare: s\n"
+    body = (
+        "{% if style is defined %}{{ style }}{% endif %}{% for t in turns %}{{ t }}{% endfor %}\n"
+    )
+    prompt = _prompt(write, body, front)
+    # Declared but unread, sample-only, and read through `is defined` / a loop: all fine.
+    inputs = {"tone": "x", "spare": "y", "style": "S", "turns": ["a", "b"]}
+    assert prompt.render(inputs) == [{"role": "user", "content": "Sab"}]
+    with pytest.raises(PromptyRenderError, match="'colour' is not used") as info:
+        prompt.render({"turns": [], "colour": "red"})
+    assert "Its inputs are: spare, style, tone, turns." in str(info.value)
+    assert "Did you mean" not in str(info.value)
 
 
 def test_missing_input_inside_a_loop_and_attribute(write: Write) -> None:
@@ -85,8 +111,11 @@ def test_required_input(write: Write) -> None:
     ],
 )
 def test_sandbox_escapes_are_refused(write: Write, body: str) -> None:
+    inputs = {
+        key: value for key, value in {"items": [1], "d": {"a": 1}}.items() if f"{key}." in body
+    }
     with pytest.raises(PromptyRenderError, match="unsafe operation"):
-        _render(write, f"user:\n{body}\n", {"items": [1], "d": {"a": 1}})
+        _render(write, f"user:\n{body}\n", inputs)
 
 
 def test_template_syntax_error_names_the_file_line(write: Write) -> None:
