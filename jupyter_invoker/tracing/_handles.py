@@ -13,8 +13,9 @@ is reachable as ``handle["output"]``.
 
 from __future__ import annotations
 
+import difflib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ModuleAttributeError, TracingError
@@ -22,9 +23,38 @@ from ..exceptions import ModuleAttributeError, TracingError
 if TYPE_CHECKING:
     from ._model import LanguageModel
 
-__all__ = ["ModuleHandle"]
+__all__ = ["ModuleHandle", "missing_attribute"]
 
 _OWN = frozenset({"output", "input", "inputs"})
+
+
+def missing_attribute(
+    lm: LanguageModel, path: str, name: str, attributes: Iterable[str] = ()
+) -> ModuleAttributeError:
+    """The error for ``handle.<name>`` when the module has no such child or attribute,
+    naming the close matches: a child first, then a module deeper down whose name is
+    close (``model.mlp`` -> ``model.layers.0.mlp``), then a public attribute."""
+    module = lm._module(path)
+    children = list(module._modules)
+    close = difflib.get_close_matches(name, children, n=3)
+    if not close:
+        prefix = f"{path}." if path else ""
+        deeper = {
+            sub[len(prefix) :]: sub.rsplit(".", 1)[-1]
+            for sub in lm._modules
+            if sub.startswith(prefix) and sub != path and "." in sub[len(prefix) :]
+        }
+        near = set(difflib.get_close_matches(name, set(deeper.values()), n=3))
+        close = [sub for sub, last in deeper.items() if last in near][:3]
+    if not close:
+        public = {a for a in (*dir(module), *attributes) if not a.startswith("_")}
+        close = difflib.get_close_matches(name, sorted(public), n=3)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    where = f"{path} ({type(module).__name__})" if path else f"The model ({type(module).__name__})"
+    return ModuleAttributeError(
+        f"{where} has no child module or attribute {name!r}.{hint} Its children are: "
+        f"{', '.join(children) or 'none'}; print(model) shows the whole tree."
+    )
 
 
 class ModuleHandle:
@@ -62,11 +92,7 @@ class ModuleHandle:
         try:
             return getattr(module, name)
         except AttributeError:
-            children = ", ".join(module._modules) or "none"
-            raise ModuleAttributeError(
-                f"{self._path or '<root>'} ({type(module).__name__}) has no child module or "
-                f"attribute {name!r}; its children are: {children}."
-            ) from None
+            raise missing_attribute(self._lm, self._path, name) from None
 
     def __getitem__(self, key: int | str) -> ModuleHandle:
         module = self._lm._module(self._path)
