@@ -18,7 +18,7 @@ import torch
 
 from ..exceptions import ModelLoadError, TracingError
 from ._contexts import Generator
-from ._handles import ModuleHandle
+from ._handles import ModuleHandle, missing_attribute
 
 __all__ = ["LanguageModel"]
 
@@ -98,7 +98,12 @@ class LanguageModel:
         modules = self.__dict__.get("_modules")
         if modules is not None and name in modules:
             return ModuleHandle(self, name)
-        return getattr(self.__dict__["hf_model"], name)
+        try:
+            return getattr(self.__dict__["hf_model"], name)
+        except AttributeError:
+            if modules is None:
+                raise
+            raise missing_attribute(self, "", name, attributes=dir(type(self))) from None
 
     def __dir__(self) -> list[str]:
         children = [name for name, _ in self.hf_model.named_children()]
@@ -205,19 +210,81 @@ def _load_tokenizer(name: str) -> Any:
         ) from exc
 
 
-def _load(name: str, tokenizer: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+_PATH_SUFFIXES = (".gguf", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".json", ".onnx")
+_HUB_PROBE_S = 3.0
+_USE_LOCAL = (
+    "Pass a local folder of a transformers causal LM (one with config.json, the weights and "
+    "the tokenizer files), or call LanguageModel() with no argument for the embedded default "
+    "model (`python -m jupyter_invoker.models fetch` prepares it)."
+)
 
+
+def _looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a folder or file rather than a hub id (``org/name``)."""
+    return (
+        name.startswith((".", "~", "/", os.sep))
+        or (os.sep != "/" and os.sep in name)
+        or name.count("/") > 1
+        or name.lower().endswith((*_PATH_SUFFIXES, "/"))
+    )
+
+
+def _offline() -> bool:
+    return any(
+        os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be reached (None when it answers): one request, bounded in time,
+    so a machine without network fails in seconds instead of after the hub's retries."""
+    import threading
+
+    from huggingface_hub import constants, get_session
+
+    if _offline():
+        return "HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set"
+    endpoint = constants.ENDPOINT
+    failure: list[str] = [f"no answer from {endpoint} within {_HUB_PROBE_S:.0f} s"]
+
+    def probe() -> None:
+        try:
+            get_session().head(endpoint, timeout=_HUB_PROBE_S)
+        except Exception as exc:  # any transport error means: not reachable
+            failure[0] = f"{endpoint}: {type(exc).__name__}: {exc}"
+        else:
+            failure.clear()
+
+    # A thread, because name resolution ignores the request's timeout.
+    thread = threading.Thread(target=probe, name="jupyter_invoker-hub-probe", daemon=True)
+    thread.start()
+    thread.join(_HUB_PROBE_S + 1)
+    return failure[0] if failure else None
+
+
+def _load(name: str, tokenizer: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     local = Path(name).expanduser()
     source = str(local) if local.exists() else name
-    attempts: list[dict[str, Any]] = [{}]
-    if not local.exists():
-        # A hub id: try the local HF cache first, so an offline machine never waits.
-        attempts = [{"local_files_only": True}]
-        if os.environ.get("HF_HUB_OFFLINE") not in {"1", "true", "True"}:
-            attempts.append({})
+    if not local.exists() and _looks_like_path(name):
+        raise ModelLoadError(
+            f"No such folder: {name!r} (resolved to {local.resolve()}). Check the path; a hub "
+            "id has the form 'org/name'. With no argument the embedded default model is used."
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # A hub id: try the local HF cache first, so an offline machine never waits; go to
+    # the hub only when a quick probe says it answers (its own retries take ~25 s).
+    attempts = [{}] if local.exists() else [{"local_files_only": True}, {}]
     error: BaseException | None = None
     for extra in attempts:
+        if extra == {} and error is not None:
+            unreachable = _hub_unreachable()
+            if unreachable:
+                raise ModelLoadError(
+                    f"Could not load the model {name!r}: it is not in the local Hugging Face "
+                    f"cache and the hub is not reachable ({unreachable}). {_USE_LOCAL}"
+                ) from error
         try:
             hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs, **extra)
             if tokenizer is None:

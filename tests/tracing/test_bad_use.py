@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from jupyter_invoker.exceptions import (
     InvalidInputError,
     JupyterInvokerError,
     ModelLoadError,
+    ModuleAttributeError,
     TracingError,
 )
 from jupyter_invoker.models import default_model_path
@@ -73,6 +76,22 @@ def test_misuse_of_contexts(model: LanguageModel, clean_after) -> None:
             model.lm_head.inputs = 1
 
 
+def test_a_misspelt_module_names_the_close_matches(model: LanguageModel) -> None:
+    with pytest.raises(ModuleAttributeError, match=r"'lm_haed'\. Did you mean 'lm_head'\?"):
+        model.lm_haed
+    with pytest.raises(AttributeError, match=r"'layrs'\. Did you mean 'layers'\?") as info:
+        model.model.layrs
+    assert isinstance(info.value, ModuleAttributeError)
+    assert "Its children are: embed_tokens, layers, norm" in str(info.value)
+    with pytest.raises(ModuleAttributeError, match=r"Did you mean 'self_attn'\?"):
+        model.model.layers[0].self_atn
+    with pytest.raises(ModuleAttributeError, match=r"Did you mean 'layers\.0\.mlp'"):
+        model.model.mlp
+    with pytest.raises(ModuleAttributeError, match=r"Did you mean 'generate'"):
+        model.genrate
+    assert not hasattr(model, "zzzz") and hasattr(model, "lm_head")
+
+
 def test_assigning_after_the_model_moved_on(model: LanguageModel, clean_after) -> None:
     with model.trace("The Eiffel Tower is in the city of"):
         hidden = model.model.layers[2].output
@@ -89,3 +108,34 @@ def test_dtype_and_device_pass_through() -> None:
     assert logits.dtype == torch.bfloat16
     with pytest.raises(ModelLoadError, match="Unknown dtype"):
         LanguageModel(default_model_path(), dtype="float7")
+
+
+@pytest.mark.parametrize("name", ["./not_a_dir_typo", "~/no_such_model_dir", "a/b/c", "w.gguf"])
+def test_a_missing_folder_is_no_such_folder_not_a_hub_id(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(ModelLoadError, match="No such folder") as info:
+        LanguageModel(name)
+    assert str(Path(name).expanduser().resolve()) in str(info.value)
+    assert "alphanumeric" not in str(info.value)
+
+
+def test_a_hub_id_with_no_hub_says_how_to_use_a_local_folder(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    # A closed loopback port: the probe is refused at once, whatever this machine's network.
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(ModelLoadError, match="hub is not reachable") as info:
+        LanguageModel("no/such-model")
+    message = str(info.value)
+    assert "http://127.0.0.1:9" in message
+    assert "local folder" in message and "LanguageModel() with no argument" in message
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set"):
+        LanguageModel("no/such-model")
