@@ -63,5 +63,20 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_invoker``: registers ``%%invoke``, ``%invoke``, ``%%generate`` and
+    ``%invoker`` (torch, transformers and openai load when a magic first needs them)."""
+    from .magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext jupyter_invoker``: removes the magics again."""
+    from .magics import unregister
+
+    unregister(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,247 @@
+"""A magic's local run: the Generator/Invoker contexts around a cell body.
+
+    result = run_local(shell, lm, "The Eiffel Tower is in the city of",
+                       {"max_new_tokens": 5}, body=compile_body(shell, "%%invoke", line, cell),
+                       save_all=True, live=live)
+    # == with lm.generate(max_new_tokens=5) as generator:
+    #        with generator.invoke(prompt) as invoker:
+    #            <the cell body>
+
+``model``/``generator``/``invoker`` (and ``invoke`` for ``%%generate``) are bound in
+the user namespace; the body runs there as ordinary Python, so its tracebacks show
+the user's own cell lines. Generated text reaches ``live`` through a transformers
+streamer handed to ``generate`` (the public tracing API passes it through).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import CodeType
+from typing import TYPE_CHECKING, Any
+
+from ._display import LiveOutput, TokenStreamer
+
+if TYPE_CHECKING:
+    from .invokers import ExecutionResult
+    from .tracing import Generator, Invoker, LanguageModel
+
+__all__ = ["check_patterns", "compile_body", "has_code", "run_generate_body", "run_local"]
+
+
+def has_code(body: str) -> bool:
+    """Whether ``body`` holds anything but blank lines and comments."""
+    return any(line.strip() and not line.strip().startswith("#") for line in body.splitlines())
+
+
+def compile_body(shell: Any, magic: str, line: str, body: str) -> CodeType | None:
+    """The cell body compiled as the user's cell (line numbers match the cell)."""
+    if not has_code(body):
+        return None
+    transformed = shell.transform_cell(body)
+    # The magic's own line becomes a comment, so line N of the cell is line N here.
+    source = f"# {magic} {line}\n{transformed}"
+    name = shell.compile.cache(source, shell.execution_count, raw_code=f"{magic} {line}\n{body}")
+    code: CodeType = compile(source, name, "exec", shell.compile.flags, True)
+    return code
+
+
+def _exec(shell: Any, code: CodeType | None) -> None:
+    __tracebackhide__ = True
+    if code is not None:
+        exec(code, shell.user_global_ns, shell.user_ns)
+
+
+def check_patterns(lm: LanguageModel, patterns: list[str]) -> None:
+    """Raise ValueError naming a ``--save`` pattern that matches no module."""
+    paths = [p for p in lm.module_paths() if p]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(path, pattern) for path in paths):
+            examples = ", ".join(paths[i] for i in (0, len(paths) // 2, -1))
+            raise ValueError(
+                f"--save {pattern!r} matches no module of the model; module paths look like "
+                f"{examples} (print(model) shows the tree; `*` also crosses dots)."
+            )
+
+
+def save_every_step(invoker: Invoker, steps: int) -> dict[int, dict[str, Any]]:
+    """``invoker.save_all()`` for each of the next ``steps`` steps; the body's step stays."""
+    here = invoker.step
+    targets: dict[int, dict[str, Any]] = {}
+    try:
+        for step in range(here, here + steps):
+            invoker.step = step
+            targets[step] = invoker.save_all()
+    finally:
+        invoker.step = here
+    return targets
+
+
+def _keep_matching(
+    invoker: Invoker, targets: dict[int, dict[str, Any]], patterns: list[str]
+) -> None:
+    """Drop what ``save_every_step`` kept for modules outside ``patterns``.
+
+    A value the body saved itself is a different object and stays."""
+    for step, target in targets.items():
+        saved = invoker.saved.get(step, {})
+        for path in list(target):
+            if any(fnmatch.fnmatchcase(path, p) for p in patterns):
+                continue
+            value = target.pop(path)
+            if saved.get(f"{path}.output") is value:
+                del saved[f"{path}.output"]
+
+
+def saved_anything(generator: Generator) -> bool:
+    return any(values for per_invoke in generator.saved for values in per_invoke.values())
+
+
+def _streamer(lm: LanguageModel, live: LiveOutput | None, pane: int) -> TokenStreamer | None:
+    if live is None or not live.enabled:
+        return None
+    segments: dict[int, str] = {}
+
+    def on_text(segment: int, text: str, tokens: int) -> None:
+        segments[segment] = text
+        if len(segments) == 1:
+            live.set_text(pane, text, tokens=tokens)
+        else:
+            live.set_text(pane, "\n".join(f"[invoke {k}] {v}" for k, v in segments.items()))
+
+    return TokenStreamer(lm.tokenizer, on_text)
+
+
+def _context(
+    lm: LanguageModel, kwargs: dict[str, Any], trace: bool, streamer: TokenStreamer | None
+) -> Generator:
+    if trace:
+        return lm.trace()
+    if streamer is not None:
+        kwargs = {**kwargs, "streamer": streamer}
+    return lm.generate(**kwargs)
+
+
+def run_local(
+    shell: Any,
+    lm: LanguageModel,
+    content: Any,
+    kwargs: dict[str, Any],
+    *,
+    code: CodeType | None = None,
+    trace: bool = False,
+    save_all: bool = False,
+    save: list[str] | None = None,
+    live: LiveOutput | None = None,
+    pane: int = 0,
+) -> ExecutionResult:
+    """One invoke of ``content`` with the body ``code`` inside it; see the module docstring."""
+    __tracebackhide__ = True
+    ns = shell.user_ns
+    steps = 1 if trace else int(kwargs["max_new_tokens"])
+    targets: dict[int, dict[str, Any]] = {}
+    started = time.perf_counter()
+    with _context(lm, kwargs, trace, _streamer(lm, live, pane)) as generator:
+        ns["generator"] = generator
+        with generator.invoke(content) as invoker:
+            ns["invoker"] = invoker
+            if save_all or save:
+                targets = save_every_step(invoker, steps)
+            _exec(shell, code)
+    elapsed = time.perf_counter() - started
+    if save and not save_all:
+        _keep_matching(invoker, targets, save)
+    return _result(lm, generator, [invoker], content, kwargs, elapsed)
+
+
+class _SavingInvoke:
+    """``generator.invoke`` whose invokes save every module at every step (``--save-all``)."""
+
+    def __init__(self, invoke: Callable[..., Invoker], steps: int) -> None:
+        self._invoke = invoke
+        self._steps = steps
+
+    def __call__(self, input: Any, **kwargs: Any) -> _SavingContext:
+        return _SavingContext(self._invoke(input, **kwargs), self._steps)
+
+
+class _SavingContext:
+    def __init__(self, invoker: Invoker, steps: int) -> None:
+        self._invoker = invoker
+        self._steps = steps
+
+    def __enter__(self) -> Invoker:
+        invoker = self._invoker.__enter__()
+        try:
+            save_every_step(invoker, self._steps)
+        except BaseException as exc:
+            invoker.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return invoker
+
+    def __exit__(self, *exc: Any) -> None:
+        self._invoker.__exit__(*exc)
+
+
+def run_generate_body(
+    shell: Any,
+    lm: LanguageModel,
+    kwargs: dict[str, Any],
+    *,
+    code: CodeType | None,
+    trace: bool = False,
+    save_all: bool = False,
+    live: LiveOutput | None = None,
+) -> ExecutionResult:
+    """``%%generate``: the body inside one Generator, ``invoke`` bound to its invoke."""
+    __tracebackhide__ = True
+    ns = shell.user_ns
+    steps = 1 if trace else int(kwargs["max_new_tokens"])
+    started = time.perf_counter()
+    with _context(lm, kwargs, trace, _streamer(lm, live, 0)) as generator:
+        ns["generator"] = generator
+        ns["invoke"] = _SavingInvoke(generator.invoke, steps) if save_all else generator.invoke
+        _exec(shell, code)
+    elapsed = time.perf_counter() - started
+    return _result(lm, generator, generator.invokers, None, kwargs, elapsed)
+
+
+def _result(
+    lm: LanguageModel,
+    generator: Generator,
+    invokers: list[Invoker],
+    content: Any,
+    kwargs: dict[str, Any],
+    elapsed: float,
+) -> ExecutionResult:
+    from .invokers import ExecutionResult
+
+    prompt = completion = 0
+    texts: list[str] = []
+    for inv in invokers:
+        if inv.attention_mask is not None:
+            prompt += int(inv.attention_mask.sum())
+        if inv.output_ids is not None and inv.input_ids is not None:
+            new = inv.output_ids.shape[-1] - inv.input_ids.shape[-1]
+            completion += int(new) * int(inv.output_ids.shape[0])
+        text = inv.text
+        texts.extend([text] if isinstance(text, str) else list(text or []))
+    limit = kwargs.get("max_new_tokens")
+    return ExecutionResult(
+        text=texts[0] if len(texts) == 1 else "\n".join(texts),
+        invoker="local",
+        model=Path(lm.name).name,
+        usage={
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
+        generator=generator,
+        prepared=content,
+        raw=invokers[0] if len(invokers) == 1 else invokers,
+        finish_reason="length" if limit and completion >= limit * max(len(invokers), 1) else "stop",
+        elapsed_s=elapsed,
+        extra={"texts": texts} if len(texts) > 1 else {},
+    )

@@ -1,0 +1,146 @@
+"""``%invoke TARGET --invoker local,openai,serverless``: one prompt, several backends.
+
+    results = run_many(shell, jobs, inputs, opts, body)   # a list of ExecutionResult
+
+API invokers run concurrently on one event loop in a worker thread (``execute_async``,
+streaming into their own pane); local runs go one after another on the calling thread
+meanwhile (the model runs in a greenlet there, DESIGN §3). The answers stand side by
+side in one display, each headed by invoker, model, tokens and time. A failure shows
+in its pane; the first one is raised once every run has ended. Interrupting cancels
+the API calls (their connections close) and stops the local run within one step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+
+from ._display import LiveOutput
+
+if TYPE_CHECKING:
+    from ._run_magic import InvokeOptions, Job
+    from .invokers import ExecutionResult
+
+__all__ = ["run_many"]
+
+
+class _Background:
+    """Coroutines gathered on a fresh loop in a worker thread; cancellable from here."""
+
+    def __init__(self, coroutines: list[Any]) -> None:
+        self.outcomes: list[Any] = []
+        self._task: asyncio.Task[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            self._ready.set()
+            self.outcomes = list(await asyncio.gather(*coroutines, return_exceptions=True))
+
+        def target() -> None:
+            try:
+                asyncio.run(main())
+            finally:
+                self._ready.set()
+
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(target,), name="jupyter_invoker-many"
+        )
+        self._thread.start()
+
+    def wait(self) -> None:
+        try:
+            while self._thread.is_alive():
+                self._thread.join(0.05)
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        self._ready.wait(1)
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(task.cancel)
+        self._thread.join(5)
+
+
+def run_many(
+    shell: Any, jobs: list[Job], inputs: dict[str, Any], opts: InvokeOptions, body: str
+) -> list[ExecutionResult]:
+    __tracebackhide__ = True
+    from ._local_run import check_patterns, compile_body, run_local
+    from ._run_magic import choose_model, generate_kwargs
+    from .invokers import execute_async
+
+    live = LiveOutput([job.title for job in jobs], enabled=opts.display)
+    outcomes: list[Any] = [None] * len(jobs)
+    params = {"max_tokens": opts.max_new_tokens} if opts.max_new_tokens else None
+    local = [i for i, job in enumerate(jobs) if job.local]
+    lm = choose_model(shell, opts.model) if local else None
+    if lm is not None:
+        try:
+            check_patterns(lm, opts.save)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    code = compile_body(shell, "%%invoke", opts.line, body) if local else None
+
+    def feeder(pane: int) -> Any:
+        return None if not live.enabled else (lambda piece: live.feed(pane, piece))
+
+    api = [i for i, job in enumerate(jobs) if not job.local]
+    coroutines = [
+        execute_async(
+            jobs[i].prompty,  # type: ignore[arg-type]
+            inputs or None,
+            jobs[i].name,
+            parameters=params,
+            on_chunk=feeder(i),
+        )
+        for i in api
+    ]
+    live.start()
+    background = _Background(coroutines) if coroutines else None
+    try:
+        for i in local:
+            assert lm is not None
+            kwargs = generate_kwargs(jobs[i], opts.max_new_tokens)
+            try:
+                outcomes[i] = run_local(shell, lm, jobs[i].content, kwargs, code=code,
+                                        trace=opts.trace, save_all=opts.save_all,
+                                        save=opts.save, live=live, pane=i)  # fmt: skip
+            except Exception as exc:
+                outcomes[i] = exc
+            _show(live, i, jobs[i].title, outcomes[i])
+        if background is not None:
+            background.wait()
+            for i, outcome in zip(api, background.outcomes, strict=False):
+                outcomes[i] = outcome
+                _show(live, i, jobs[i].title, outcome)
+    except BaseException:
+        if background is not None:
+            background.cancel()
+        for i, job in enumerate(jobs):
+            if outcomes[i] is None:
+                live.finish(i, header=f"{job.title} · interrupted")
+        live.close()
+        raise
+    live.close()
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return list(outcomes)
+
+
+def _show(live: LiveOutput, pane: int, title: str, outcome: Any) -> None:
+    from ._run_magic import header
+
+    if isinstance(outcome, BaseException):
+        live.finish(pane, header=f"{title} · failed", text=f"{type(outcome).__name__}: {outcome}")
+    else:
+        live.finish(pane, header=header(outcome), text=outcome.text)
