@@ -9,8 +9,10 @@ model.model.layers[5].mlp                   # a ModuleHandle, mirrors the HF tre
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +265,28 @@ def _hub_unreachable() -> str | None:
     return failure[0] if failure else None
 
 
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """No "Loading weights" bar for a load from disk: it takes a fraction of a second, and
+    in a notebook its widget is saved half-drawn ("0%"), looking stalled. Downloads from
+    the hub keep their bars (they are not wrapped in this)."""
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hub_disabled = hub_utils.are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+            if hub_disabled:
+                hub_utils.disable_progress_bars()
+        elif not hub_disabled:
+            hub_utils.enable_progress_bars()
+
+
 def _load(name: str, tokenizer: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
     local = Path(name).expanduser()
     source = str(local) if local.exists() else name
@@ -285,10 +309,12 @@ def _load(name: str, tokenizer: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
                     f"Could not load the model {name!r}: it is not in the local Hugging Face "
                     f"cache and the hub is not reachable ({unreachable}). {_USE_LOCAL}"
                 ) from error
+        from_disk = extra != {} or local.exists()
         try:
-            hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs, **extra)
-            if tokenizer is None:
-                tokenizer = AutoTokenizer.from_pretrained(source, **extra)
+            with _no_progress_bars() if from_disk else contextlib.nullcontext():
+                hf_model = AutoModelForCausalLM.from_pretrained(source, **kwargs, **extra)
+                if tokenizer is None:
+                    tokenizer = AutoTokenizer.from_pretrained(source, **extra)
             return hf_model, tokenizer
         except (OSError, ValueError) as exc:
             error = exc

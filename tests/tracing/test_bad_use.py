@@ -139,3 +139,12 @@ def test_a_hub_id_with_no_hub_says_how_to_use_a_local_folder(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelLoadError, match="HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE is set"):
         LanguageModel("no/such-model")
+
+
+def test_a_load_from_disk_draws_no_progress_bar(capfd: pytest.CaptureFixture[str]) -> None:
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()
+    LanguageModel(default_model_path())
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # switched off for the load only
