@@ -270,11 +270,15 @@ def _no_progress_bars() -> Iterator[None]:
     """No "Loading weights" bar for a load from disk: it takes a fraction of a second, and
     in a notebook its widget is saved half-drawn ("0%"), looking stalled. Downloads from
     the hub keep their bars (they are not wrapped in this)."""
-    from huggingface_hub import utils as hub_utils
+    from huggingface_hub.utils.tqdm import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
-    hub_disabled = hub_utils.are_progress_bars_disabled()
+    hub_disabled = are_progress_bars_disabled()
     hf_logging.disable_progress_bar()
     try:
         yield
@@ -282,9 +286,9 @@ def _no_progress_bars() -> Iterator[None]:
         if enabled:
             hf_logging.enable_progress_bar()
             if hub_disabled:
-                hub_utils.disable_progress_bars()
+                disable_progress_bars()
         elif not hub_disabled:
-            hub_utils.enable_progress_bars()
+            enable_progress_bars()
 
 
 def _load(name: str, tokenizer: Any, kwargs: dict[str, Any]) -> tuple[Any, Any]:
