@@ -78,5 +78,10 @@ def unload_ipython_extension(ipython: Any) -> None:
     unregister(ipython)
 
 
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    """jupyter_server finds the sidebar's REST routes here (no tornado import until then)."""
+    return [{"module": "jupyter_invoker.server"}]
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

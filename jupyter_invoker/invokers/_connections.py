@@ -57,11 +57,13 @@ def save_connection(
     configuration: Mapping[str, Any] | None = None,
     *,
     create: bool | None = None,
+    previous: str | None = None,
 ) -> dict[str, Any]:
     """Create or replace connection ``name``; returns what was stored.
 
     ``create=True`` refuses to replace an existing one, ``create=False`` refuses to
-    create a new one; ``None`` (default) does either.
+    create a new one; ``None`` (default) does either. ``previous``: the connection's
+    old name (a rename): it is removed, and defaults and selections naming it follow.
     """
     check_name(name, "Connection")
     kind = _canonical(invoker)
@@ -83,7 +85,22 @@ def save_connection(
             raise InvokerConfigError(
                 f"There is no connection named {name!r} to change; create it first."
             )
+        if previous is not None and previous != name:
+            if exists:
+                raise InvokerConfigError(
+                    f"Cannot rename {previous!r} to {name!r}: a connection named {name!r} "
+                    "already exists. Choose another name."
+                )
+            data["connections"].pop(previous, None)
+            for kind, chosen in list(data["defaults"].items()):
+                if chosen == previous:
+                    data["defaults"][kind] = name
+            for selected in data["selections"].values():
+                if selected.get("connection") == previous:
+                    selected["connection"] = name
         data["connections"][name] = entry
+        for other_kind in [k for k, v in data["defaults"].items() if v == name and k != kind]:
+            del data["defaults"][other_kind]  # its invoker changed: no longer a default there
     return {"name": name, **entry}
 
 

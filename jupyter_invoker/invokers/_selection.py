@@ -169,11 +169,15 @@ def resolve_run(
     *,
     written: str,
     has_own_configuration: bool,
+    store: Mapping[str, Any] | None = None,
 ) -> RunChoice:
-    """The invoker and stored configuration for one run (one read of the store)."""
+    """The invoker and stored configuration for one run (one read of the store).
+
+    ``store``: data already read with ``read_store()`` (the server's listing reads once).
+    """
     from ._registry import InvokerFactory
 
-    data = read_store()
+    data = read_store() if store is None else store
     key = selection_key(prompt_path)
     entry: dict[str, Any] | None
     if explicit:

@@ -1,0 +1,67 @@
+"""The jupyter_server extension: the sidebar's REST routes (DESIGN §11).
+
+    jupyter server --ServerApp.jpserver_extensions="{'jupyter_invoker': True}"
+    curl -H "Authorization: token $TOKEN" http://127.0.0.1:8888/jupyter-invoker/prompts
+
+Enabled by ``jupyter-config/server-config/jupyter_invoker.json`` (installed into
+``etc/jupyter/jupyter_server_config.d``). Every route is under the server's base
+URL, answers JSON, needs the server's token (``APIHandler`` +
+``@tornado.web.authenticated``: 403 without it). ``<path>`` is a prompt path
+relative to the server root (``/``-separated, URL-encoded per segment); ``..``,
+absolute paths (400) and symbolic links out of the root (403) are refused. A
+literal key anywhere in a request body is refused (400, "use ``${env:VAR}``"). No
+answer ever holds a secret: keys appear only as ``${env:VAR}``, literal keys in a
+file as ``***``. Errors: ``{"message", "reason"}`` with 400/403/404/409.
+
+| route | method | answer |
+|---|---|---|
+| ``/jupyter-invoker/prompts`` | GET | ``{root, truncated, prompts: [Prompt]}`` |
+| ``/jupyter-invoker/prompts/<path>`` | GET | ``Prompt`` + ``configuration``, ``parameters``, ``sample``, ``preview`` |
+| ``/jupyter-invoker/invokers`` | GET | ``{invokers: [{name, kind, ready, needs, aliases, default_connection}]}`` |
+| ``/jupyter-invoker/selections/<path>`` | GET | ``{path, invoker, connection}`` (both null: none) |
+| | PUT | body ``{invoker}`` (+ optional ``configuration``) or ``{connection}``: the stored one |
+| | DELETE | 204 |
+| ``/jupyter-invoker/connections`` | GET | ``{connections: [Connection], defaults: {invoker: name}}`` |
+| | POST | body ``{name, invoker, configuration, key_env?, default?}``: 201 ``Connection`` (409 if it exists) |
+| ``/jupyter-invoker/connections/<name>`` | GET | ``Connection`` |
+| | PUT | same body; ``name`` differing from ``<name>`` renames it (selections and defaults follow) |
+| | DELETE | 204 (defaults and selections naming it go too) |
+| ``/jupyter-invoker/connections/<name>/test`` | POST | ``{ok, invoker, connection, model, elapsed_s, text}`` or ``{ok: false, invoker, connection, error}`` |
+
+``Prompt``: ``path``, ``folder``, ``name``, ``description``, ``api`` (chat |
+completion), ``asks_for`` (the invoker its file names), ``selected`` (``{invoker,
+connection}`` or null), ``inputs`` (``{name: {type, description, required,
+default?}}``), ``error`` (null or the load error), and, beyond DESIGN §11 for the
+status column: ``runs_on`` (``{invoker, connection}`` that would run it now: selection
+> file, with the per-invoker default connection), ``ready``, ``needs`` (as for
+invokers), ``status_error`` (a selection naming a deleted connection). ``preview``:
+``{messages: [{role, content}], text (completion prompts), error}``.
+
+``Connection``: ``name``, ``invoker``, ``configuration`` (as stored: the key as
+``${env:VAR}``), ``key_env`` (that VAR or null), ``key_set`` (the variable is set in
+the server's environment), ``ready``, ``needs``, ``default`` (it is its invoker's
+default). In request bodies ``key_env: "VAR"`` is a shorthand for the invoker's key
+field (``api_key``; ``key`` for serverless) = ``${env:VAR}``; ``default: true|false``
+makes it (or stops it being) the default for its invoker.
+
+``needs`` entries: an environment variable's NAME, ``configuration.<field>``, or
+``package:<module>`` (see ``jupyter_invoker.invokers._status``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["_load_jupyter_server_extension"]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    """Add the routes to a running ``ServerApp`` (jupyter_server calls this)."""
+    from ._handlers import NAMESPACE, ROOT_SETTING, routes
+
+    web_app = serverapp.web_app
+    base_url = web_app.settings["base_url"]
+    web_app.settings[ROOT_SETTING] = Path(serverapp.root_dir).expanduser().resolve()
+    web_app.add_handlers(".*$", routes(base_url))
+    serverapp.log.info("jupyter_invoker: sidebar routes at %s%s/", base_url, NAMESPACE)
