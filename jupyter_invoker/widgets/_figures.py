@@ -314,5 +314,5 @@ def bundle(fig: go.Figure) -> dict[str, Any]:
 
 
 def bundle_bytes(fig: go.Figure) -> int:
-    """Bytes of the bundle as sent (compact JSON)."""
-    return len(json.dumps(bundle(fig), separators=(",", ":")).encode())
+    """Bytes of the bundle as a kernel sends it (jupyter_client packs UTF-8 JSON)."""
+    return len(json.dumps(bundle(fig), ensure_ascii=False, allow_nan=False).encode())

@@ -142,32 +142,26 @@ def family_paths(run: Run, pattern: str) -> list[tuple[int, str]]:
     return found
 
 
-def _stack_family(
-    run: Run, members: list[tuple[int, str]], upto: int | None
-) -> tuple[torch.Tensor, list[int]]:
-    tensors: list[torch.Tensor] = []
-    positions: list[int] = []
-    for _, path in members:
-        tensor, positions = run.activation(path, upto)
-        tensors.append(tensor.reshape(tensor.shape[0], -1))
-    lengths = {t.shape[0] for t in tensors}
-    if len(lengths) != 1:
-        raise ViewError(
-            f"The modules of this family cover different positions ({sorted(lengths)})."
-        )
-    return torch.stack(tensors), positions  # (layers, positions, units)
-
-
 def family_summary(
     run: Run, pattern: str, *, upto: int | None = None, max_tokens: int = MAX_TOKENS
 ) -> Grid:
     """Layer × token: the L2 norm over units of each module of a family
     (``model.layers.*.mlp``) at each position."""
     members = family_paths(run, pattern)
-    stacked, positions = _stack_family(run, members, upto)
-    norms = torch.linalg.vector_norm(stacked, dim=-1).numpy().astype(np.float32)
+    rows: list[torch.Tensor] = []
+    positions: list[int] = []
+    units = 0
+    for _, path in members:  # one module at a time: memory stays at one activation
+        tensor, positions = run.activation(path, upto)
+        units = tensor[0].numel()
+        rows.append(torch.linalg.vector_norm(tensor.reshape(tensor.shape[0], -1), dim=-1))
+    if len({r.shape[0] for r in rows}) != 1:
+        raise ViewError(
+            f"The modules of {pattern!r} cover different positions; show them one by one."
+        )
+    norms = torch.stack(rows).numpy().astype(np.float32)
     cut, note = window(positions, max_tokens)
-    notes = [f"L2 norm over {stacked.shape[-1]} units"] + ([note] if note else [])
+    notes = [f"L2 norm over {units} units"] + ([note] if note else [])
     shown = positions[cut]
     name = pattern if "*" in pattern else pattern + ".*"
     return Grid(

@@ -38,7 +38,8 @@ LAYOUTS: dict[str, tuple[str, str, str]] = {
     "phi": ("model.layers", "model.final_layernorm", "lm_head"),
     "gpt2": ("transformer.h", "transformer.ln_f", "lm_head"),
     "gptj": ("transformer.h", "transformer.ln_f", "lm_head"),
-    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "embed_out"),
+    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "lm_head"),
+    "gpt_neox (transformers 4)": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "embed_out"),
 }
 
 
@@ -66,7 +67,8 @@ def find_lens(hf_model: Any) -> Lens:
     """The final norm and unembedding of ``hf_model`` (Llama/SmolLM2, Mistral, Qwen2,
     Gemma, Phi, GPT-2, GPT-J, GPT-NeoX); a clear error naming what is missing otherwise."""
     model_type = str(getattr(getattr(hf_model, "config", None), "model_type", "") or "")
-    candidates = [LAYOUTS[model_type]] if model_type in LAYOUTS else list(LAYOUTS.values())
+    # The model's own layout first, then any other that fits its module tree.
+    candidates = ([LAYOUTS[model_type]] if model_type in LAYOUTS else []) + list(LAYOUTS.values())
     missing: list[str] = []
     for layers, norm_path, head_path in dict.fromkeys(candidates):
         parts = {p: _module(hf_model, p) for p in (layers, norm_path, head_path)}
@@ -82,6 +84,16 @@ def find_lens(hf_model: Any) -> Lens:
         + ". Use view='residual' or view='module' for this model, or add its layout to "
         "jupyter_invoker.widgets.LAYOUTS[model_type] = (layers, final norm, unembedding)."
     )
+
+
+def _vocab_size(head: Any) -> int:
+    weight = getattr(head, "weight", None)
+    if weight is not None:
+        return int(weight.shape[0])
+    out = getattr(head, "out_features", None)
+    if out is None and isinstance(head, torch.nn.Sequential):
+        return _vocab_size(head[-1])
+    return int(out or 50_000)
 
 
 @dataclass
@@ -125,7 +137,7 @@ def logit_lens(
     if len(members) * shortest > max_cells:
         stride = -(-len(members) * shortest // max_cells)
         kept = members[::-1][::stride][::-1]  # the last layer is always kept
-        notes.append(f"every {stride}th layer ({len(kept)} of {len(members)})")
+        notes.append(f"one layer in {stride} ({len(kept)} of {len(members)} layers)")
         members = kept
     cut, note = window(positions, max(1, max_cells // len(members)), focus=focus)
     if note:
@@ -136,29 +148,34 @@ def logit_lens(
     dtype = weight.dtype if weight is not None else torch.float32
     track_ids = torch.tensor(list(track or []), dtype=torch.long, device=device)
 
-    def read(path: str) -> torch.Tensor:  # (pos, vocab) log-probabilities
-        hidden, _ = run.activation(path, upto)
-        logits = lens.head(lens.norm(hidden[cut].to(device=device, dtype=dtype))).float()
+    hidden = torch.stack([run.activation(path, upto)[0][cut] for _, path in members])
+
+    def read(block: torch.Tensor) -> torch.Tensor:  # (..., pos, d) -> log-probabilities
+        logits = lens.head(lens.norm(block.to(device=device, dtype=dtype))).float()
         return torch.log_softmax(logits, dim=-1)
 
-    final = read(members[-1][1])
-    final_ids = final.topk(top_k, dim=-1).indices  # (pos, k): whose trajectories we keep
+    final_ids = read(hidden[-1]).topk(top_k, dim=-1).indices  # (pos, k): trajectories kept
+    vocab = _vocab_size(lens.head)
+    # Layers go through the unembedding in blocks of ~16M logits: one pass over the
+    # weights per block instead of one per layer, and bounded memory.
+    per_block = max(1, (1 << 24) // max(1, len(positions) * vocab))
     top_ids, top_probs, tracked, trajectories = [], [], [], []
-    for _, path in members:
-        logp = final if path == members[-1][1] else read(path)
+    for start in range(0, len(members), per_block):
+        logp = read(hidden[start : start + per_block])  # (layers, pos, vocab)
         values, ids = logp.topk(top_k, dim=-1)
         top_ids.append(ids.cpu())
         top_probs.append(values.exp().cpu())
-        trajectories.append(logp.gather(1, final_ids).exp().cpu())
+        index = final_ids.unsqueeze(0).expand(logp.shape[0], -1, -1)
+        trajectories.append(logp.gather(2, index).exp().cpu())  # (layers, pos, k)
         if len(track_ids):
-            tracked.append(logp[:, track_ids].exp().cpu())
+            tracked.append(logp[..., track_ids].exp().cpu())
     return LensData(
         layers=[i for i, _ in members],
         positions=positions,
-        top_ids=torch.stack(top_ids).numpy(),
-        top_probs=torch.stack(top_probs).numpy().astype(np.float32),
-        trajectories=torch.stack(trajectories, dim=-1).numpy().astype(np.float32),
+        top_ids=torch.cat(top_ids).numpy(),
+        top_probs=torch.cat(top_probs).numpy().astype(np.float32),
+        trajectories=torch.cat(trajectories).permute(1, 2, 0).numpy().astype(np.float32),
         track=list(track or []),
-        tracked=torch.stack(tracked).numpy().astype(np.float32) if tracked else None,
+        tracked=torch.cat(tracked).numpy().astype(np.float32) if tracked else None,
         notes=notes,
     )

@@ -125,7 +125,7 @@ class Run:
             pieces.append(row.detach().float())
         if not pieces:
             self.raw(path, last if last in self.steps else self.step_list[0])
-        return torch.cat(pieces, dim=0), positions
+        return (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=0)), positions
 
 
 @dataclass

@@ -1,0 +1,126 @@
+"""Every view of a 70B-class run stays under 1 MB as sent: synthetic saved tensors shaped
+like an 80-layer, 8192-wide model over 512 tokens, and a 128k vocabulary reached
+through a random low-rank stand-in for the unembedding."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from jupyter_client.session import json_packer
+
+from jupyter_invoker.widgets._figures import (
+    attention_figure,
+    bundle,
+    bundle_bytes,
+    grid_figure,
+    lens_figure,
+    step_views,
+)
+from jupyter_invoker.widgets._reduce import family_summary, module_output, residual_norm
+from jupyter_invoker.widgets._reduce_attention import attention
+from jupyter_invoker.widgets._reduce_lens import Lens, logit_lens
+from jupyter_invoker.widgets._source import Run
+
+LAYERS, WIDTH, TOKENS, VOCAB, HEADS = 80, 8192, 512, 128_000, 64
+LIMIT = 1_000_000
+
+
+def synthetic_run(steps: int = 1) -> Run:
+    """``steps`` generation steps over a prompt of ``TOKENS - steps + 1`` tokens."""
+    gen = torch.Generator().manual_seed(0)
+    prompt = TOKENS - steps + 1
+    bases = [torch.randn(1, prompt, WIDTH, generator=gen) for _ in range(3)]  # shared: memory
+    scores = torch.randn(1, HEADS, prompt, prompt, generator=gen)
+    scores = scores.masked_fill(torch.ones(prompt, prompt).triu(1).bool(), float("-inf"))
+    weights0 = scores.softmax(-1)
+    saved: dict[int, dict[str, object]] = {0: {}}
+    for i in range(LAYERS):
+        saved[0][f"model.layers.{i}.self_attn"] = (bases[i % 3], weights0)
+        saved[0][f"model.layers.{i}.mlp"] = bases[(i + 1) % 3]
+        saved[0][f"model.layers.{i}"] = bases[(i + 2) % 3]
+    for step in range(1, steps):
+        one = torch.randn(1, 1, WIDTH, generator=gen)
+        weights = torch.rand(1, HEADS, 1, prompt + step, generator=gen)
+        weights /= weights.sum(-1, keepdim=True)
+        saved[step] = {}
+        for i in range(LAYERS):
+            saved[step][f"model.layers.{i}.self_attn"] = (one, weights)
+            saved[step][f"model.layers.{i}.mlp"] = one
+            saved[step][f"model.layers.{i}"] = one
+    tokens = [f" token{i:06d}" for i in range(TOKENS)]  # 12 characters: the longest label
+    return Run(label="synthetic 70B-class", tokens=tokens, n_prompt=prompt, steps=saved)
+
+
+def stand_in_lens() -> Lens:
+    torch.manual_seed(0)
+    head = torch.nn.Sequential(
+        torch.nn.Linear(WIDTH, 64, bias=False), torch.nn.Linear(64, VOCAB, bias=False)
+    )
+    norm = torch.nn.LayerNorm(WIDTH)
+    return Lens("model.layers", "model.norm", "lm_head", norm, head)
+
+
+def decode(ids: list[int]) -> list[str]:
+    return [f" word{i:07d}" for i in ids]
+
+
+def measured(fig) -> int:
+    """Bytes of the display bundle as the kernel sends it (jupyter_client's packer)."""
+    sent = json_packer(bundle(fig))
+    assert json.loads(sent)["application/vnd.plotly.v1+json"]["data"]
+    assert bundle_bytes(fig) == len(sent)
+    return len(sent)
+
+
+@pytest.fixture(scope="module", params=[1, 9], ids=["trace", "generate-8"])
+def run(request) -> Run:
+    return synthetic_run(request.param)
+
+
+def test_logit_lens_view(run: Run) -> None:
+    data = logit_lens(run, stand_in_lens(), top_k=5)
+    fig = lens_figure(data, run, decode, stand_in_lens(), step_views(run, data.positions, "lens"))
+    assert data.top_ids.shape == (80, 12, 5)
+    assert measured(fig) <= LIMIT
+    notes = fig.layout.annotations[0].text
+    assert notes.startswith("reduced:") and "window of 12" in notes
+    assert (
+        fig.data[0].z.dtype.name == "float32"
+        and fig.to_plotly_json()["data"][0]["z"]["dtype"] == "f4"
+    )
+
+
+def test_grid_views(run: Run) -> None:
+    for grid in (residual_norm(run), family_summary(run, "model.layers.*.mlp"),
+                 module_output(run, "model.layers.40.mlp")):  # fmt: skip
+        fig = grid_figure(grid, step_views(run, grid.positions, grid.title))
+        assert measured(fig) <= LIMIT, grid.title
+        assert fig.to_plotly_json()["data"][0]["z"]["dtype"] == "f4"
+    pooled = module_output(run, "model.layers.40.mlp")
+    assert pooled.z.shape == (512, 128)
+    assert (
+        "8192 units → 128 columns: mean of 64 consecutive units"
+        in grid_figure(pooled, []).layout.annotations[0].text
+    )
+
+
+def test_attention_view(run: Run) -> None:
+    data = attention(run, layer=79)
+    fig = attention_figure(data, run, step_views(run, data.positions, "attention"))
+    assert data.weights.shape == (1, 256, 256) and data.heads == [0]
+    assert measured(fig) <= LIMIT
+    assert "head 0 of 64" in fig.layout.annotations[0].text
+
+
+def test_measure_counts_what_is_sent() -> None:
+    small = Run(
+        label="x",
+        tokens=["a", "b"],
+        n_prompt=2,
+        steps={0: {"m.0": torch.ones(1, 2, 3), "m.1": torch.ones(1, 2, 3)}},
+    )
+    fig = grid_figure(residual_norm(small), [])
+    assert bundle_bytes(fig) == measured(fig) < 5_000
+    assert fig.layout.annotations[0].text == "reduced: L2 norm over 3 units"
