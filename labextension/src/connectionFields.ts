@@ -6,7 +6,7 @@
  * those differently in its `configuration` (the same keys a `.prompty` uses).
  * The key is only ever written as `${env:NAME}`.
  */
-import { IConnection } from './tokens';
+import { IConnection, IConnectionRequest } from './tokens';
 
 export interface IConnectionForm {
   name: string;
@@ -15,30 +15,29 @@ export interface IConnectionForm {
   model: string;
   apiVersion: string;
   keyVariable: string;
+  /** Make it the default connection of its invoker. */
+  isDefault: boolean;
 }
 
 interface IKeys {
   endpoint: string;
   model: string;
   apiVersion: string | null;
-  key: string;
 }
 
 const KEYS: Record<string, IKeys> = {
-  openai: { endpoint: 'base_url', model: 'name', apiVersion: null, key: 'api_key' },
+  openai: { endpoint: 'base_url', model: 'name', apiVersion: null },
   azure: {
     endpoint: 'azure_endpoint',
     model: 'azure_deployment',
-    apiVersion: 'api_version',
-    key: 'api_key'
+    apiVersion: 'api_version'
   },
-  serverless: { endpoint: 'endpoint', model: 'model', apiVersion: null, key: 'key' }
+  serverless: { endpoint: 'endpoint', model: 'model', apiVersion: null }
 };
 const OTHER: IKeys = {
   endpoint: 'endpoint',
   model: 'model',
-  apiVersion: 'api_version',
-  key: 'api_key'
+  apiVersion: 'api_version'
 };
 
 const ENDPOINT_KEYS = ['base_url', 'azure_endpoint', 'endpoint'];
@@ -93,12 +92,14 @@ export function formOf(connection: IConnection): IConnectionForm {
     endpoint: first(config, ENDPOINT_KEYS),
     model: first(config, MODEL_KEYS),
     apiVersion: text(config.api_version),
-    keyVariable: keyVariable(config)
+    keyVariable: connection.key_env || keyVariable(config),
+    isDefault: Boolean(connection.default)
   };
 }
 
-/** Build the connection the server stores; empty fields are left out. */
-export function connectionOf(form: IConnectionForm): IConnection {
+/** The request body the server stores; empty fields are left out, the key goes as
+ * `key_env` (the server writes it as `${env:NAME}` under the invoker's key field). */
+export function connectionOf(form: IConnectionForm): IConnectionRequest {
   const keys = KEYS[form.invoker] ?? OTHER;
   const configuration: Record<string, unknown> = {};
   if (form.endpoint.trim()) {
@@ -110,8 +111,14 @@ export function connectionOf(form: IConnectionForm): IConnection {
   if (keys.apiVersion && form.apiVersion.trim()) {
     configuration[keys.apiVersion] = form.apiVersion.trim();
   }
+  const request: IConnectionRequest = {
+    name: form.name.trim(),
+    invoker: form.invoker,
+    configuration,
+    default: form.isDefault
+  };
   if (form.keyVariable.trim()) {
-    configuration[keys.key] = `\${env:${form.keyVariable.trim()}}`;
+    request.key_env = form.keyVariable.trim();
   }
-  return { name: form.name.trim(), invoker: form.invoker, configuration };
+  return request;
 }

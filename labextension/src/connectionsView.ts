@@ -31,11 +31,10 @@ function endpointOf(connection: IConnection): string {
 }
 
 function keyText(connection: IConnection): string {
-  const variable = keyVariable(connection.configuration);
-  if (!variable) {
-    return 'no key';
-  }
-  return `key: $${variable} (${connection.key_set === false ? 'unset' : 'set'})`;
+  const variable = connection.key_env || keyVariable(connection.configuration);
+  const key = variable ? `key: $${variable} (${connection.key_set ? 'set' : 'unset'})` : 'no key';
+  const needs = connection.needs?.length ? ` · needs ${connection.needs.join(', ')}` : '';
+  return `${key}${needs}${connection.default ? ` · default for ${connection.invoker}` : ''}`;
 }
 
 /** The list of connections, with each one's last test result. */
@@ -158,7 +157,15 @@ export function renderConnectionForm(
 ): HTMLFormElement {
   const start: IConnectionForm = previous
     ? formOf(previous)
-    : { name: '', invoker: 'openai', endpoint: '', model: '', apiVersion: '', keyVariable: '' };
+    : {
+        name: '',
+        invoker: 'openai',
+        endpoint: '',
+        model: '',
+        apiVersion: '',
+        keyVariable: '',
+        isDefault: false
+      };
   const kinds = [...CONNECTION_KINDS];
   for (const invoker of model.invokers) {
     if (invoker.name !== 'local' && !kinds.includes(invoker.name)) {
@@ -178,6 +185,7 @@ export function renderConnectionForm(
   const modelName = input('model', start.model, 'model or deployment');
   const apiVersion = input('api_version', start.apiVersion, 'e.g. 2024-10-21');
   const keyName = input('key_variable', start.keyVariable, 'e.g. OPENAI_API_KEY');
+  const isDefault = h('input', { type: 'checkbox', name: 'default', checked: start.isDefault });
   const message = h('p', { class: 'jp-InvokerSidebar-error', role: 'alert' });
   const versionField = field('jp-InvokerSidebar-f-version', 'API version', apiVersion);
   const showVersion = (): void => {
@@ -194,7 +202,8 @@ export function renderConnectionForm(
       endpoint: endpoint.value,
       model: modelName.value,
       apiVersion: apiVersion.value,
-      keyVariable: keyName.value
+      keyVariable: keyName.value,
+      isDefault: isDefault.checked
     };
     if (!CONNECTION_NAME.test(form.name.trim())) {
       message.textContent =
@@ -236,6 +245,12 @@ export function renderConnectionForm(
       'Key variable',
       keyName,
       'The NAME of the environment variable holding the key, set where the server and kernels run. The key itself is never stored or shown.'
+    ),
+    h(
+      'label',
+      { class: 'jp-InvokerSidebar-check' },
+      isDefault,
+      ' Default for its invoker (prompts with no selection that ask for it use this)'
     ),
     message,
     h(

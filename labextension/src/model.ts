@@ -5,10 +5,11 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { keyVariable } from './connectionFields';
+import { VARIABLE_NAME } from './connectionFields';
 import { InvokerClient } from './request';
 import {
   IConnection,
+  IConnectionRequest,
   IInvokerInfo,
   IInvokerSidebarModel,
   IPromptDetails,
@@ -94,59 +95,49 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     this._changed.emit();
   }
 
-  /** The invoker that runs a prompt now: selection, else the file's, else local. */
-  effectiveInvoker(prompt: IPromptSummary): string {
+  /** What runs a prompt now (the server's `runs_on`; else selection > file > local). */
+  runsOn(prompt: IPromptSummary): ISelection {
+    if (prompt.runs_on) {
+      return prompt.runs_on;
+    }
     const selected = prompt.selected;
     if (selected?.connection) {
-      const connection = this.connection(selected.connection);
-      return connection ? connection.invoker : selected.connection;
+      return { invoker: this.connection(selected.connection)?.invoker, connection: selected.connection };
     }
-    return selected?.invoker || prompt.asks_for || DEFAULT_INVOKER;
+    return { invoker: selected?.invoker || prompt.asks_for || DEFAULT_INVOKER, connection: null };
   }
 
   connection(name: string): IConnection | null {
     return this._connections.find(item => item.name === name) ?? null;
   }
 
+  /** ready / key variable unset (or another need) / file error, from the server's answer. */
   status(prompt: IPromptSummary): IPromptStatus {
     if (prompt.error) {
       return { kind: 'error', label: 'file error', detail: prompt.error };
     }
-    const name = prompt.selected?.connection;
-    if (name) {
-      const connection = this.connection(name);
-      if (!connection) {
-        return {
-          kind: 'error',
-          label: 'connection missing',
-          detail: `The selected connection ${name} does not exist any more; choose another.`
-        };
-      }
-      const variable = keyVariable(connection.configuration);
-      if (variable && connection.key_set === false) {
-        return {
-          kind: 'unset',
-          label: 'key variable unset',
-          detail: `Set the environment variable ${variable} for the server and the kernel.`
-        };
-      }
-      return { kind: 'ready', label: 'ready', detail: `Runs on connection ${name}.` };
+    if (prompt.status_error) {
+      return { kind: 'error', label: 'selection error', detail: prompt.status_error };
     }
-    const invokerName = this.effectiveInvoker(prompt);
-    const invoker = this._invokers.find(item => item.name === invokerName);
-    if (invoker && !invoker.ready) {
+    const runs = this.runsOn(prompt);
+    const where = runs.connection
+      ? `connection ${runs.connection} (${runs.invoker ?? '?'})`
+      : `the ${runs.invoker ?? DEFAULT_INVOKER} invoker`;
+    if (prompt.ready === false) {
+      const needs = prompt.needs ?? [];
+      const variables = needs.filter(need => VARIABLE_NAME.test(need));
       return {
         kind: 'unset',
-        label: 'key variable unset',
-        detail: invoker.needs
-          ? `The ${invokerName} invoker needs ${invoker.needs}.`
-          : `The ${invokerName} invoker is not ready.`
+        label: variables.length ? 'key variable unset' : 'not ready',
+        detail: needs.length
+          ? `${where} needs ${needs.join(', ')}${variables.length ? ' (set the variable where the server and kernels run)' : ''}.`
+          : `${where} is not ready.`
       };
     }
-    return { kind: 'ready', label: 'ready', detail: `Runs on ${invokerName}.` };
+    return { kind: 'ready', label: 'ready', detail: `Runs on ${where}.` };
   }
 
-  async saveConnection(connection: IConnection, previousName?: string): Promise<void> {
+  async saveConnection(connection: IConnectionRequest, previousName?: string): Promise<void> {
     if (previousName) {
       await this._client.updateConnection(previousName, connection);
     } else {

@@ -150,8 +150,9 @@ export class InvokerSidebar extends Widget {
     this._render();
     try {
       const result = await this.model.testConnection(name);
+      const answer = result.text ? `: “${result.text.trim()}”` : '';
       const text = result.ok
-        ? `OK: ${result.invoker ?? ''} ${result.model ?? ''} answered in ${(result.elapsed_s ?? 0).toFixed(2)} s`
+        ? `OK: ${result.invoker ?? ''} ${result.model ?? ''} answered in ${(result.elapsed_s ?? 0).toFixed(2)} s${answer}`
         : result.error ?? 'The test failed.';
       this._results.set(name, { ok: result.ok, text: text.replace(/\s+/g, ' ') });
     } catch (error) {
@@ -163,7 +164,7 @@ export class InvokerSidebar extends Widget {
   private async _remove(name: string): Promise<void> {
     const answer = await showDialog({
       title: 'Delete connection',
-      body: `Delete the connection ${name}? Prompts that select it fall back to their file's invoker.`,
+      body: `Delete the connection ${name}? Selections and defaults naming it are removed too.`,
       buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
     });
     if (!answer.button.accept) {

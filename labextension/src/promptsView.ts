@@ -27,9 +27,15 @@ export function selectionOf(value: string): ISelection | null {
   return value.startsWith('invoker:') ? { invoker: value.slice('invoker:'.length) } : null;
 }
 
+function runsOnText(model: InvokerSidebarModel, prompt: IPromptSummary): string {
+  const runs = model.runsOn(prompt);
+  const invoker = runs.invoker ?? DEFAULT_INVOKER;
+  return runs.connection ? `runs on ${invoker} via ${runs.connection}` : `runs on ${invoker}`;
+}
+
 function folderOf(path: string): string {
   const cut = path.lastIndexOf('/');
-  return cut < 0 ? '.' : path.slice(0, cut);
+  return cut < 0 ? '' : path.slice(0, cut);
 }
 
 function selector(
@@ -87,6 +93,8 @@ function preview(model: InvokerSidebarModel, prompt: IPromptSummary, id: string)
     body = [h('p', { class: 'jp-InvokerSidebar-muted' }, 'Loading the preview…')];
   } else if (details.preview.error) {
     body = [h('p', { class: 'jp-InvokerSidebar-error' }, details.preview.error)];
+  } else if (details.preview.text !== null) {
+    body = [h('pre', { class: 'jp-InvokerSidebar-content' }, details.preview.text)];
   } else {
     body = details.preview.messages.map(message =>
       h(
@@ -132,6 +140,7 @@ function row(
       )
     ),
     h('div', { class: 'jp-InvokerSidebar-meta' }, `${file} · file asks for ${prompt.asks_for || DEFAULT_INVOKER}`),
+    h('div', { class: 'jp-InvokerSidebar-meta jp-InvokerSidebar-runsOn' }, runsOnText(model, prompt)),
     status.kind === 'ready' ? null : h('div', { class: 'jp-InvokerSidebar-detail' }, status.detail),
     h(
       'div',
@@ -169,7 +178,7 @@ export function renderPrompts(
   }
   const folders = new Map<string, IPromptSummary[]>();
   for (const prompt of model.prompts) {
-    const folder = folderOf(prompt.path);
+    const folder = prompt.folder ?? folderOf(prompt.path);
     folders.set(folder, [...(folders.get(folder) ?? []), prompt]);
   }
   let index = 0;
@@ -179,8 +188,8 @@ export function renderPrompts(
     [...folders.entries()].map(([folder, prompts]) =>
       h(
         'section',
-        { class: 'jp-InvokerSidebar-folder', 'aria-label': `Folder ${folder}` },
-        h('h3', { class: 'jp-InvokerSidebar-folderName' }, folder),
+        { class: 'jp-InvokerSidebar-folder', 'aria-label': `Folder ${folder || '(server root)'}` },
+        h('h3', { class: 'jp-InvokerSidebar-folderName' }, folder || '(server root)'),
         h(
           'ul',
           { class: 'jp-InvokerSidebar-list' },

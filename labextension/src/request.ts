@@ -12,6 +12,7 @@ import { ServerConnection } from '@jupyterlab/services';
 
 import {
   IConnection,
+  IConnectionRequest,
   IInvokerInfo,
   IMessage,
   IPreview,
@@ -113,21 +114,12 @@ function listOf<T>(body: unknown, field: string): T[] {
   return [];
 }
 
-function previewOf(raw: unknown, error: unknown): IPreview {
-  if (Array.isArray(raw)) {
-    return { messages: raw as IMessage[], error: null };
-  }
-  if (raw && typeof raw === 'object') {
-    const record = raw as Record<string, unknown>;
-    const messages = Array.isArray(record.messages)
-      ? (record.messages as IMessage[])
-      : [];
-    const message = typeof record.error === 'string' ? record.error : null;
-    return { messages, error: message };
-  }
+function previewOf(raw: unknown): IPreview {
+  const record = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
   return {
-    messages: [],
-    error: typeof error === 'string' ? error : null
+    messages: Array.isArray(record.messages) ? (record.messages as IMessage[]) : [],
+    text: typeof record.text === 'string' ? record.text : null,
+    error: typeof record.error === 'string' ? record.error : null
   };
 }
 
@@ -152,7 +144,7 @@ export class InvokerClient {
     const details = body as unknown as IPromptDetails;
     return {
       ...details,
-      preview: previewOf(body.preview, body.preview_error)
+      preview: previewOf(body.preview)
     };
   }
 
@@ -175,14 +167,14 @@ export class InvokerClient {
     return listOf<IConnection>(await this.call('connections'), 'connections');
   }
 
-  async createConnection(connection: IConnection): Promise<void> {
+  async createConnection(connection: IConnectionRequest): Promise<void> {
     await this.call('connections', {
       method: 'POST',
       body: JSON.stringify(connection)
     });
   }
 
-  async updateConnection(name: string, connection: IConnection): Promise<void> {
+  async updateConnection(name: string, connection: IConnectionRequest): Promise<void> {
     await this.call(`connections/${encodeURIComponent(name)}`, {
       method: 'PUT',
       body: JSON.stringify(connection)

@@ -25,14 +25,23 @@ export interface ISelection {
 /** One `.prompty` under the server root, as `GET /prompts` lists it. */
 export interface IPromptSummary {
   path: string;
+  folder?: string;
   name: string;
   description: string | null;
   api: string | null;
   /** The invoker the file itself names (`model.configuration.type`). */
   asks_for: string | null;
   selected: ISelection | null;
-  inputs: Record<string, unknown> | string[] | null;
+  inputs: Record<string, unknown> | null;
+  /** The file's load error, or null. */
   error: string | null;
+  /** What would run it now: selection, else the file's invoker (with its default connection). */
+  runs_on?: ISelection | null;
+  ready?: boolean;
+  /** What that lacks: a variable's NAME, `configuration.<field>` or `package:<module>`. */
+  needs?: string[];
+  /** A selection that cannot apply (a deleted connection), or null. */
+  status_error?: string | null;
 }
 
 /** One rendered message of a preview. */
@@ -44,6 +53,8 @@ export interface IMessage {
 /** A preview rendered from the prompt's `sample`, or why it could not be. */
 export interface IPreview {
   messages: IMessage[];
+  /** A completion prompt's rendered text. */
+  text: string | null;
   error: string | null;
 }
 
@@ -58,24 +69,47 @@ export interface IInvokerInfo {
   name: string;
   kind: string;
   ready: boolean;
-  /** What is missing, e.g. the unset variable's name; null when ready. */
-  needs: string | null;
+  /** What is missing, e.g. the unset variable's name; empty when ready. */
+  needs: string[];
+  aliases?: string[];
+  default_connection?: string | null;
 }
 
-/** A named connection; `key_set` says whether its key variable is set. */
+/** A named connection as the server answers it (never a key's value). */
 export interface IConnection {
   name: string;
   invoker: string;
+  /** As stored: the key only as `${env:VAR}`. */
   configuration: Record<string, unknown>;
+  /** The key's environment variable NAME, or null. */
+  key_env?: string | null;
+  /** Whether that variable is set where the server runs. */
   key_set?: boolean;
+  ready?: boolean;
+  needs?: string[];
+  /** Whether it is its invoker's default connection. */
+  default?: boolean;
+}
+
+/** The body of `POST /connections` and `PUT /connections/<name>`. */
+export interface IConnectionRequest {
+  name: string;
+  invoker: string;
+  configuration: Record<string, unknown>;
+  /** Shorthand for the invoker's key field = `${env:<key_env>}`. */
+  key_env?: string;
+  default?: boolean;
 }
 
 /** The result of `POST /connections/<name>/test`. */
 export interface ITestResult {
   ok: boolean;
   invoker?: string;
+  connection?: string;
   model?: string | null;
   elapsed_s?: number;
+  /** The model's (short) answer. */
+  text?: string;
   error?: string;
 }
 
@@ -101,7 +135,7 @@ export interface IInvokerSidebarModel {
   loadDetails(path: string): Promise<void>;
   select(path: string, selection: ISelection | null): Promise<void>;
   status(prompt: IPromptSummary): IPromptStatus;
-  saveConnection(connection: IConnection, previousName?: string): Promise<void>;
+  saveConnection(connection: IConnectionRequest, previousName?: string): Promise<void>;
   deleteConnection(name: string): Promise<void>;
   testConnection(name: string): Promise<ITestResult>;
 }
