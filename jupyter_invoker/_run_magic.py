@@ -340,7 +340,7 @@ def _finish(shell: Any, result: Any, opts: InvokeOptions | GenerateOptions, show
 
 
 def show_browser(result: ExecutionResult) -> None:
-    """The activation browser of a local run (when the widgets are installed)."""
+    """The activation browser of a local run (``jupyter_invoker.show`` displays itself)."""
     import importlib
 
     package = importlib.import_module("jupyter_invoker")
@@ -348,11 +348,7 @@ def show_browser(result: ExecutionResult) -> None:
         show = package.show
     except AttributeError:  # the widgets are not part of this installation
         return
-    shown = show(result)
-    if shown is not None:
-        from IPython.display import display
-
-        display(shown)
+    show(result)
 
 
 def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:

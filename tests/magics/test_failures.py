@@ -1,0 +1,158 @@
+"""Failure points: usage errors without tracebacks, names with what exists, body errors,
+interrupts, and 100 failing magics that leave nothing behind."""
+
+from __future__ import annotations
+
+import _thread
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+
+from jupyter_invoker import LanguageModel
+
+from .conftest import hooks_left, live_greenlets, write_prompt
+
+EIFFEL = '"The Eiffel Tower is in the city of"'
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("", "TARGET is missing"),
+        ("--max-new-tokens 3", "TARGET is missing"),
+        (f"{EIFFEL} --bad", "unrecognized arguments: --bad"),
+        (f"{EIFFEL} --max-new-tokens 0", "--max-new-tokens: must be a whole number >= 1, not '0'"),
+        (f"{EIFFEL} --max-new-tokens", "--max-new-tokens: expected one argument"),
+        (f"{EIFFEL} -i city", "-i/--input takes KEY=VALUE"),
+        (f"{EIFFEL} --out 1x", "--out needs a variable name, not '1x'"),
+        (f"{EIFFEL} --invoker ,", "--invoker needs a name"),
+        ('"unclosed', "No closing quotation"),
+    ],
+)
+def test_bad_options_print_usage_and_no_traceback(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str], line: str, message: str
+) -> None:
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("invoke", line)
+    assert message in str(info.value)
+    if "closing quotation" not in message:
+        assert str(info.value).startswith("usage: %invoke TARGET [--model VAR]")
+    capsys.readouterr()
+    shell.run_cell(f"%invoke {line}")
+    err = capsys.readouterr().err
+    assert "UsageError" in err and message in err and "Traceback" not in err
+
+
+def test_generate_bad_option(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"(?s)usage: %%generate .*unrecognized arguments: x"):
+        shell.run_cell_magic("generate", "x", "pass\n")
+
+
+def test_unknown_bare_word_names_both_possibilities(shell: InteractiveShell) -> None:
+    shell.user_ns["prompt_text"] = "hi"
+    with pytest.raises(UsageError) as info:
+        shell.run_line_magic("invoke", "prompt_txt")
+    message = str(info.value)
+    assert "neither a notebook variable nor an existing file" in message
+    assert "Variables: prompt_text" in message  # closest first
+    assert '%invoke "prompt_txt"' in message
+
+
+def test_bad_target_variable_type(shell: InteractiveShell) -> None:
+    shell.user_ns["number"] = 42
+    with pytest.raises(UsageError, match=r"'number' holds int 42; a TARGET variable must hold"):
+        shell.run_line_magic("invoke", "number")
+
+
+def test_non_prompty_file(shell: InteractiveShell) -> None:
+    Path("notes.txt").write_text("hi")
+    with pytest.raises(UsageError, match=r"is a file but not a \.prompty prompt"):
+        shell.run_line_magic("invoke", "notes.txt")
+
+
+def test_unknown_input_variable_and_unknown_input_name(shell: InteractiveShell) -> None:
+    path = write_prompt(Path.cwd())
+    shell.user_ns["country_name"] = "Peru"
+    with pytest.raises(
+        UsageError, match=r"no notebook variable 'country_nam'\. Variables: country_name"
+    ):
+        shell.run_line_magic("invoke", f"{path.name} -i country=$country_nam")
+    with pytest.raises(UsageError, match=r"has no input 'contry'; its inputs are country\. Fix"):
+        shell.run_line_magic("invoke", f"{path.name} -i contry=Peru")
+    with pytest.raises(UsageError, match=r"-i/--input fills the inputs of a \.prompty prompt"):
+        shell.run_line_magic("invoke", f"{EIFFEL} -i country=Peru")
+
+
+def test_unknown_invoker_lists_the_known_ones(shell: InteractiveShell) -> None:
+    with pytest.raises(
+        UsageError,
+        match=r"No invoker is registered under 'nosuch'\. Known invokers: .*local.*serverless",
+    ):
+        shell.run_line_magic("invoke", f"{EIFFEL} --invoker nosuch")
+
+
+def test_a_body_for_an_api_invoker_says_why_and_how(shell: InteractiveShell) -> None:
+    with pytest.raises(UsageError, match=r"(?s)no model to look into.*line form.*--invoker local"):
+        shell.run_cell_magic("invoke", f"{EIFFEL} --invoker serverless", "print(model)\n")
+    # comments only are not a body
+    with pytest.raises(Exception, match="serverless invoker needs an endpoint"):
+        shell.run_cell_magic("invoke", f"{EIFFEL} --invoker serverless", "# just a note\n")
+
+
+def test_hundred_failing_magics_leave_nothing_behind(
+    shell: InteractiveShell, lm: LanguageModel
+) -> None:
+    threads, greenlets = threading.active_count(), live_greenlets()
+    callbacks = sum(len(v) for v in shell.events.callbacks.values())
+    cells = [
+        ("invoke", f"{EIFFEL} --max-new-tokens 1", "raise ValueError('body failed')\n"),
+        ("invoke", f"{EIFFEL} --max-new-tokens 1", "model.model.layers[9].output\nmodel.model.layers[2].output\n"),
+        ("invoke", f"{EIFFEL} --max-new-tokens 1", "model.model.layers[5].output[:] = 1e4\n1 / 0\n"),
+        ("invoke", f"{EIFFEL} --bogus", "pass\n"),
+        ("generate", "--max-new-tokens 1", "with invoke('Hello'):\n    model.nope.output\n"),
+    ]  # fmt: skip
+    failures = 0
+    for i in range(100):
+        magic, line, body = cells[i % len(cells)]
+        try:
+            shell.run_cell_magic(magic, line, body)
+        except Exception:
+            failures += 1
+    assert failures == 100
+    assert hooks_left(lm) == [] and lm._active_generator is None
+    assert live_greenlets() <= greenlets and threading.active_count() == threads
+    assert sum(len(v) for v in shell.events.callbacks.values()) == callbacks
+    ok = shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 2")
+    assert ok.usage["completion_tokens"] == 2
+
+
+def test_interrupt_stops_generation_within_one_step(
+    shell: InteractiveShell, lm: LanguageModel, sigint: None
+) -> None:
+    steps: list[float] = []
+    counter = lm.hf_model.register_forward_hook(lambda *a: steps.append(time.perf_counter()))
+    at_interrupt: list[int] = []
+
+    def interrupt() -> None:
+        while len(steps) < 3:
+            time.sleep(0.001)
+        at_interrupt.append(len(steps))
+        _thread.interrupt_main()
+
+    killer = threading.Thread(target=interrupt)
+    lm.hf_model.generation_config.min_new_tokens = 400
+    try:
+        killer.start()
+        with pytest.raises(KeyboardInterrupt):
+            shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 400")
+    finally:
+        lm.hf_model.generation_config.min_new_tokens = None
+        killer.join()
+        counter.remove()
+    assert len(steps) - at_interrupt[0] <= 1
+    assert hooks_left(lm) == [] and lm._active_generator is None
+    assert shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 2").text.strip()
