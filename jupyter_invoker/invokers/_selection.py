@@ -170,15 +170,17 @@ def resolve_run(
     written: str,
     has_own_configuration: bool,
     store: Mapping[str, Any] | None = None,
+    resolved: bool = False,
 ) -> RunChoice:
     """The invoker and stored configuration for one run (one read of the store).
 
-    ``store``: data already read with ``read_store()`` (the server's listing reads once).
+    ``store``: data already read with ``read_store()`` (the server's listing reads once);
+    ``resolved``: ``prompt_path`` is already absolute with symlinks resolved.
     """
     from ._registry import InvokerFactory
 
     data = read_store() if store is None else store
-    key = selection_key(prompt_path)
+    key = os.fspath(prompt_path) if resolved else selection_key(prompt_path)
     entry: dict[str, Any] | None
     if explicit:
         if explicit in data["connections"] and explicit.lower() not in InvokerFactory.names():

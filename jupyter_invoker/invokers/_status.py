@@ -120,6 +120,15 @@ def _provided(config: Mapping[str, Any], names: tuple[str, ...], needs: list[str
     return False
 
 
+_FOUND: set[str] = set()  # only positives: a package installed later is still seen
+
+
+def _installed(module: str) -> bool:
+    if module not in _FOUND and importlib.util.find_spec(module) is not None:
+        _FOUND.add(module)
+    return module in _FOUND
+
+
 def configuration_needs(
     kind: str,
     configuration: Mapping[str, Any] | None = None,
@@ -133,7 +142,7 @@ def configuration_needs(
     config = dict(configuration or {})
     needs: list[str] = []
     for module in _PACKAGES.get(kind, ()):
-        if importlib.util.find_spec(module) is None:
+        if not _installed(module):
             needs.append(f"package:{module}")
     for name, value in config.items():  # unset variables anywhere, keys first
         variable = _env_var(value)

@@ -153,7 +153,7 @@ def shown_configuration(configuration: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def _status(prompty: Prompty, store: Mapping[str, Any]) -> dict[str, Any]:
+def _status(prompty: Prompty, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
     """Which invoker / connection would run it now, and what that lacks."""
     from ..invokers import InvokerFactory
 
@@ -161,7 +161,7 @@ def _status(prompty: Prompty, store: Mapping[str, Any]) -> dict[str, Any]:
     own = {k: v for k, v in prompty.model.configuration.items() if k != "type"}
     try:
         choice = resolve_run(
-            prompty.path, None, written=written, has_own_configuration=bool(own), store=store
+            real, None, written=written, has_own_configuration=bool(own), store=store, resolved=True
         )
     except JupyterInvokerError as exc:
         return {"runs_on": None, "ready": False, "needs": [], "status_error": str(exc)}
@@ -214,7 +214,7 @@ def summary(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
         "asks_for": loaded.invoker,
         "inputs": _inputs(loaded),
         "error": None,
-        **_status(loaded, store),
+        **_status(loaded, real, store),
     }
 
 
