@@ -20,7 +20,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..exceptions import ViewError
-from ._figures import bundle
+from ._figures import bundle, bundle_bytes
 from ._source import Capture, collect
 from ._views import (
     VIEWS,
@@ -70,6 +70,11 @@ class ActivationBrowser:
     def bundle(self) -> dict[str, Any]:
         """The display bundle of the current figure."""
         return bundle(self.figure)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes of the current figure's display bundle, as a kernel sends it."""
+        return bundle_bytes(self.figure)
 
     # ------------------------------------------------------------------ display
     def display(self) -> None:
@@ -208,7 +213,7 @@ def show(
     """
     capture = collect(source)
     chosen = normalize_view(view) or default_view(capture)
-    spec = ViewSpec(view=chosen, invoke=invoke or 0, step=step, **options)
+    spec = ViewSpec(view=chosen, invoke=capture.index_of(invoke), step=step, **options)
     browser = ActivationBrowser(capture, spec)
     try:
         from IPython import get_ipython

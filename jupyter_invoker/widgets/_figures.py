@@ -88,6 +88,8 @@ def _base_layout(fig: go.Figure, title: str, notes: list[str], height: int) -> N
         margin={"l": 70, "r": 30, "t": 60, "b": 120},
         font=_FONT,
         hoverlabel={"font": _FONT},
+        xaxis={"zeroline": False},
+        yaxis={"zeroline": False},
         annotations=[
             {"text": _notes_text(notes), "xref": "paper", "yref": "paper", "x": 0, "y": 1.0,
              "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#666"}}
@@ -141,7 +143,11 @@ def grid_figure(grid: Grid, views: list[StepView], *, active: int | None = None)
         )
     )
     _base_layout(fig, grid.title, grid.notes, height=max(360, min(900, 160 + 14 * rows)))
-    fig.update_xaxes(title_text=grid.col_title, **_ticks(grid.cols), tickangle=-60)
+    if grid.col_title.startswith(("unit", "first unit")):  # numeric: let plotly space ticks
+        fig.update_traces(x=[int(c) for c in grid.cols])
+        fig.update_xaxes(title_text=grid.col_title)
+    else:
+        fig.update_xaxes(title_text=grid.col_title, **_ticks(grid.cols), tickangle=-60)
     yaxis: dict[str, Any] = {"title_text": grid.row_title, **_ticks(grid.rows)}
     if "y" in grid.token_axis:
         yaxis["autorange"] = "reversed"  # tokens read top to bottom

@@ -137,14 +137,28 @@ class Capture:
     mode: str = "trace"
     notes: list[str] = field(default_factory=list)
 
-    def run(self, invoke: int | None) -> Run:
-        index = 0 if invoke is None else invoke
-        if not 0 <= index < len(self.runs):
+    def run(self, index: int | None) -> Run:
+        """The ``index``-th prompt that saved anything (the browser's prompt menu)."""
+        chosen = 0 if index is None else index
+        if not 0 <= chosen < len(self.runs):
             raise ViewError(
-                f"invoke={invoke} does not exist: this run has {len(self.runs)} prompt(s) "
-                f"(0..{len(self.runs) - 1})."
+                f"Prompt {index} does not exist: this run has {len(self.runs)} prompt(s) "
+                f"with saved outputs (0..{len(self.runs) - 1})."
             )
-        return self.runs[index]
+        return self.runs[chosen]
+
+    def index_of(self, invoke: int | None) -> int:
+        """The prompt index of ``generator.invoke`` number ``invoke`` (its first batch row)."""
+        if invoke is None:
+            return 0
+        for i, run in enumerate(self.runs):
+            if run.invoke == invoke:
+                return i
+        kept = sorted({run.invoke for run in self.runs})
+        raise ViewError(
+            f"invoke={invoke} has no saved module output to show (invokes with saved outputs: "
+            f"{kept}). Call invoker.save_all() in that invoke, or pick one of those."
+        )
 
 
 def _module_outputs(saved: Mapping[str, Any]) -> dict[str, Any]:

@@ -44,7 +44,9 @@ _ALIASES = {"lens": "logit_lens", "logit lens": "logit_lens", "residual": "resid
 
 @dataclass(frozen=True)
 class ViewSpec:
-    """What to show. ``step=None``: the last saved step (the slider covers the others);
+    """What to show. ``invoke``: index into the prompts that saved something
+    (``show(invoke=n)`` maps generator invoke ``n`` onto it); ``step=None``: the last
+    saved step (the slider covers the others);
     ``position=None``: the last token; ``track``: a token (text) whose probability the
     logit lens follows across layers."""
 
