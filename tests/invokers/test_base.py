@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -95,11 +96,14 @@ def test_interrupt_while_waiting_cancels_the_call(prompt: Any) -> None:
         return Slow(prompt).invoke_sync(1)
 
     loop = asyncio.new_event_loop()  # no asyncio.run: it would install its own SIGINT handler
+    # Our own handler: a suite started as a background job inherits an ignored SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     started = time.monotonic()
     try:
         with pytest.raises(KeyboardInterrupt):
             loop.run_until_complete(cell())
     finally:
         loop.close()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 3
     assert cancelled.wait(2)

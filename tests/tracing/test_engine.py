@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import _thread
 import io
+import signal
 import sys
 import threading
 import time
@@ -272,6 +273,8 @@ def test_keyboard_interrupt_stops_generation_within_a_step(model: LanguageModel,
         _thread.interrupt_main()
 
     killer = threading.Thread(target=interrupt)
+    # Our own handler: a suite started as a background job inherits an ignored SIGINT.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         killer.start()
         with pytest.raises(KeyboardInterrupt):
@@ -282,6 +285,7 @@ def test_keyboard_interrupt_stops_generation_within_a_step(model: LanguageModel,
     finally:
         killer.join()
         counter.remove()
+        signal.signal(signal.SIGINT, previous)
     assert len(steps) - at_interrupt[0] <= 1
     assert torch.allclose(plain_logits(model, PARIS), plain_logits(model, PARIS))
 
