@@ -46,6 +46,9 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert set(commands) == {"main", "test"}, "README needs exactly the two set-up commands"
     assert "pip install torch==2.13.0" in commands["test"]
     assert "jupyter lab" in commands["main"]
+    # Lab opens at the repository root (README, tests, benchmarks in reach) on the quickstart.
+    assert "--ServerApp.root_dir=." in commands["main"]
+    assert "--LabApp.default_url=/lab/tree/notebooks/01_tracing.ipynb" in commands["main"]
     out = subprocess.run(
         ["bash", "-c", "sed -n '/^```bash test$/{n;p}' README.md"],
         cwd=ROOT, capture_output=True, text=True, check=True,
