@@ -6,7 +6,7 @@
     # {"ok": False, "invoker": "serverless", "connection": "local-serve",
     #  "error": "The serverless invoker could not connect to http://127.0.0.1:9/v1 ..."}
 
-One chat message ("Reply with OK."), ``max_tokens`` 4, temperature 0, no retries,
+One chat message ("Reply with OK."), ``max_tokens`` 1, temperature 0, no retries,
 at most ``TIMEOUT_S`` seconds in all (the connection's own ``timeout`` may only
 lower it). It runs on the server's event loop without blocking it: the OpenAI-family
 clients are async; a sync-only invoker runs on a worker thread. Errors are the
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TIMEOUT_S", "probe_connection"]
 
-TIMEOUT_S = 15.0
+TIMEOUT_S = 30.0  # a small CPU model on a busy machine can take 10 s to answer
 _MESSAGE = [{"role": "user", "content": "Reply with OK."}]
 _LOCAL = frozenset({"local", "huggingface"})
 
@@ -62,7 +62,7 @@ def _run_prompt(connection: Mapping[str, Any]) -> tuple[Prompty, float]:
     return base.with_overrides(
         invoker=str(connection["invoker"]),
         configuration=config,
-        parameters={"max_tokens": 4, "temperature": 0},
+        parameters={"max_tokens": 1, "temperature": 0},
     ), limit
 
 
