@@ -187,3 +187,19 @@ async def test_discovery_does_not_follow_links_out(
     paths = [p["path"] for p in body["prompts"]]
     assert "inside-link.prompty" in paths
     assert not [p for p in paths if "out" in p.split("/")[0]]
+
+
+async def test_the_walk_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_invoker.server import _discovery
+
+    monkeypatch.setattr(_discovery, "MAX_ENTRIES", 3)
+    status, body = await api("GET", "prompts")
+    assert status == 200 and body["truncated"] is True and len(body["prompts"]) <= 3
+
+
+async def test_a_changed_file_is_reread(api: Api, workspace: Path) -> None:
+    path = workspace / "literal.prompty"
+    assert (await api("GET", "prompts", "literal.prompty"))[1]["error"] is None
+    path.write_text("---\nname: [broken\n---\nhi\n")
+    _, body = await api("GET", "prompts", "literal.prompty")
+    assert body["error"] is not None and "malformed YAML" in body["error"]
