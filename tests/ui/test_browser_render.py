@@ -1,0 +1,109 @@
+"""The executed notebook 03, reopened with no kernel in JupyterLab and in Notebook 7
+(Debian's Chromium through Playwright): the activation browser's figures render as
+plotly output (no kernel, untrusted), and the figure's own step slider works."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "notebooks" / "03_activation_browser.ipynb"
+PLOT = ".jp-OutputArea-output.js-plotly-plot"  # plotly's renderer is the output element itself
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of notebook 03 whose kernel does not exist: nothing can run, and the copy
+    was never signed by this server, so it is untrusted too."""
+    folder = tmp_path_factory.mktemp("reopened")
+    nb = json.loads(NOTEBOOK.read_text())
+    nb["metadata"]["kernelspec"] = {
+        "name": "no-such-kernel",
+        "display_name": "none",
+        "language": "python",
+    }
+    (folder / "browser.ipynb").write_text(json.dumps(nb))
+    return folder
+
+
+def _dismiss_kernel_dialog(page: Any) -> None:
+    """A notebook whose kernel is missing asks for one (whenever it gets to it): answer
+    "No Kernel"."""
+    button = page.locator(".jp-Dialog button", has_text="No Kernel")
+    if button.count():
+        button.first.click()
+        page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
+
+
+def _scroll_to_figure(page: Any) -> None:
+    """Cells out of view are not rendered (windowed notebooks): scroll down to the first figure."""
+    panel = page.locator(".jp-Notebook").first
+    box = panel.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
+    for _ in range(60):
+        _dismiss_kernel_dialog(page)
+        if page.locator(PLOT + " .main-svg").count():
+            break
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
+        page.mouse.wheel(0, 500)
+        page.wait_for_timeout(300)
+    page.wait_for_selector(PLOT + " .main-svg", timeout=60_000)
+
+
+def _check_figure(page: Any) -> dict[str, Any]:
+    _scroll_to_figure(page)
+    first = page.locator(PLOT).first
+    first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    found = page.evaluate(
+        """(sel) => {
+            const plot = document.querySelector(sel);
+            return {
+              plots: document.querySelectorAll(sel).length,
+              svgs: plot.querySelectorAll('svg.main-svg').length,
+              heatmap: plot.querySelectorAll('.heatmaplayer image, .hm image').length,
+              title: (plot.querySelector('.gtitle') || {}).textContent || '',
+              slider: plot.querySelectorAll('.slider-container').length,
+              kernel: document.body.innerText.includes('No Kernel'),
+              running: document.body.innerText.includes('ipykernel'),
+            };
+        }""",
+        PLOT,
+    )
+    assert found["svgs"] >= 1 and found["heatmap"] >= 1, found
+    assert found["title"].startswith("Logit lens"), found
+    assert found["slider"] == 1, found
+    assert found["kernel"] and not found["running"], found
+    return found
+
+
+def _step_back(page: Any) -> str:
+    """Drag the figure's own step slider to its first step (no kernel involved)."""
+    rail = page.locator(PLOT).first.locator(".slider-rail-rect")
+    box = rail.bounding_box()
+    page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(800)
+    return str(page.locator(PLOT).first.locator(".gtitle").text_content())
+
+
+@pytest.mark.parametrize(
+    ("app", "path"), [("lab", "lab/tree/browser.ipynb"), ("notebook", "notebooks/browser.ipynb")]
+)
+def test_reopened_notebook_shows_the_heatmaps(lab_server, page, artifacts, root, app, path) -> None:
+    # No kernelspec at all: the reopened notebook cannot start a kernel.
+    server = lab_server(root, app=app, args=["--KernelSpecManager.allowed_kernelspecs=none"])
+    server.open(page, path)
+    page.wait_for_timeout(3000)
+    try:
+        found = _check_figure(page)
+    except Exception:
+        page.screenshot(path=str(artifacts / f"browser-{app}-failed.png"))
+        raise
+    page.screenshot(path=str(artifacts / f"browser-{app}.png"))
+    title = _step_back(page)
+    assert "step 0" in title and "generated so far" not in title, (title, found)
+    page.locator(PLOT).first.screenshot(path=str(artifacts / f"browser-{app}-step0.png"))
