@@ -86,13 +86,14 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     } else {
       await this._client.clearSelection(path);
     }
-    const prompt = this._prompts.find(item => item.path === path);
-    if (prompt) {
-      this._prompts = this._prompts.map(item =>
-        item === prompt ? { ...item, selected: selection } : item
-      );
-    }
+    // Show the choice at once; the server then says what runs now and what it lacks.
+    this._prompts = this._prompts.map(item =>
+      item.path === path
+        ? { ...item, selected: selection, runs_on: undefined, ready: undefined, needs: undefined }
+        : item
+    );
     this._changed.emit();
+    await this.refresh();
   }
 
   /** What runs a prompt now (the server's `runs_on`; else selection > file > local). */

@@ -139,8 +139,14 @@ function row(
         status.label
       )
     ),
-    h('div', { class: 'jp-InvokerSidebar-meta' }, `${file} · file asks for ${prompt.asks_for || DEFAULT_INVOKER}`),
-    h('div', { class: 'jp-InvokerSidebar-meta jp-InvokerSidebar-runsOn' }, runsOnText(model, prompt)),
+    h(
+      'div',
+      { class: 'jp-InvokerSidebar-meta' },
+      prompt.error ? file : `${file} · file asks for ${prompt.asks_for || DEFAULT_INVOKER}`
+    ),
+    prompt.error
+      ? null
+      : h('div', { class: 'jp-InvokerSidebar-meta jp-InvokerSidebar-runsOn' }, runsOnText(model, prompt)),
     status.kind === 'ready' ? null : h('div', { class: 'jp-InvokerSidebar-detail' }, status.detail),
     h(
       'div',
