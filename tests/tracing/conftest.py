@@ -50,7 +50,7 @@ def hooks_left(lm: LanguageModel) -> list[str]:
     return [
         name or "<root>"
         for name, module in lm.hf_model.named_modules()
-        if module._forward_hooks or module._forward_pre_hooks
+        if module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module)
     ]
 
 

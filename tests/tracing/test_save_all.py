@@ -69,3 +69,19 @@ def test_save_all_errors_are_explicit(model: LanguageModel) -> None:
                 invoker.save_all()
     with pytest.raises(TracingError, match="inside its"):
         invoker.save_all()
+
+
+def test_save_all_leaves_no_wrapper_and_respects_foreign_ones(model: LanguageModel) -> None:
+    mlp = model.hf_model.model.layers[0].mlp
+    assert "forward" not in vars(mlp)
+    with model.trace(PARIS) as tracer:
+        everything = tracer.invoker.save_all()
+        inner = mlp.forward  # the recording wrapper: someone wraps it again mid-run
+        mlp.forward = lambda *args, **kwargs: inner(*args, **kwargs)
+    assert "model.layers.0.mlp" in everything
+    foreign = vars(mlp)["forward"]
+    assert foreign.__name__ == "<lambda>"  # theirs is left in place, not undone by ours
+    del mlp.forward
+    with model.trace(PARIS):
+        pass
+    assert all("forward" not in vars(m) for m in model.hf_model.modules())
