@@ -1,6 +1,7 @@
 """Paired timing: the one measurement loop every ratio in benchmarks/ uses.
 
     paired(traced, plain, pairs=15)  # {"ratio": median of per-pair ratios, "traced_ms", "plain_ms"}
+                                     # plus "ratio_q1"/"ratio_q3", the spread of the ratios
 
 The two calls alternate (which goes first flips every pair) in one process, so slow
 drifts of the machine cancel out of the per-pair ratios.
@@ -31,8 +32,11 @@ def paired(
         ratios.append(times[traced] / times[plain])
         t_traced.append(times[traced])
         t_plain.append(times[plain])
+    quartiles = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
     return {
         "ratio": statistics.median(ratios),
+        "ratio_q1": quartiles[0],
+        "ratio_q3": quartiles[2],
         "traced_ms": 1e3 * statistics.median(t_traced),
         "plain_ms": 1e3 * statistics.median(t_plain),
     }

@@ -2,14 +2,17 @@
 
     python benchmarks/bench_tracing.py            # all rows, ~3 min on 2 cores
     python benchmarks/bench_tracing.py --pairs 31 # more pairs
+    python benchmarks/bench_tracing.py --rows c --pairs 41  # one row; other results kept
 
 Each row times the traced call and the plain call alternately (pair after pair,
 same process, same inputs) and reports the median of the per-pair ratios, which
 cancels slow drifts of the machine. nnsight 0.8.1 rows are measured in the same run
 when it is installed (`pip install -e ".[bench]"`). Peak memory of ``save_all`` is the
 high-water RSS of a fresh process per repeat, traced minus plain, against the bytes
-of the saved tensors. Results: a markdown table on stdout and
-``benchmarks/results/tracing.json``.
+of the saved tensors. Row (c) also counts the page faults per call: the tensors that
+``save_all`` keeps need memory the plain forward never touches, and the kernel maps and
+zeroes it page by page. Results: a markdown table on stdout and
+``benchmarks/results/tracing.json`` (``--rows`` updates only the rows it runs).
 """
 
 from __future__ import annotations
@@ -47,7 +50,22 @@ def _prompt_64(tokenizer: Any) -> str:
     return text
 
 
-def bench_ours(model: Any, pairs: int) -> dict[str, dict[str, float]]:
+def _minor_faults() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
+def _with_faults(fn: Any, counts: list[int]) -> Any:
+    def counted() -> Any:
+        before = _minor_faults()
+        try:
+            return fn()
+        finally:
+            counts.append(_minor_faults() - before)
+
+    return counted
+
+
+def bench_ours(model: Any, pairs: int, rows: str = "abc") -> dict[str, dict[str, float]]:
     hf, tok = model.hf_model, model.tokenizer
     ids = tok(PROMPT, return_tensors="pt")
     n_layers = len(model.model.layers)
@@ -79,14 +97,25 @@ def bench_ours(model: Any, pairs: int) -> dict[str, dict[str, float]]:
             assert tracer.invoker is not None
             return tracer.invoker.save_all()
 
-    return {
-        "a": paired(traced_forward, plain_forward, pairs),
-        "b": paired(traced_generate, plain_generate, pairs),
-        "c": paired(traced_save_all, plain_long, pairs),
-    }
+    results = {}
+    if "a" in rows:
+        results["a"] = paired(traced_forward, plain_forward, pairs)
+    if "b" in rows:
+        results["b"] = paired(traced_generate, plain_generate, pairs)
+    if "c" in rows:
+        traced_faults: list[int] = []
+        plain_faults: list[int] = []
+        results["c"] = paired(
+            _with_faults(traced_save_all, traced_faults),
+            _with_faults(plain_long, plain_faults),
+            pairs,
+        )
+        results["c"]["traced_page_faults"] = statistics.median(traced_faults)
+        results["c"]["plain_page_faults"] = statistics.median(plain_faults)
+    return results
 
 
-def bench_nnsight(model: Any, pairs: int) -> dict[str, dict[str, float]] | None:
+def bench_nnsight(model: Any, pairs: int, rows: str = "ab") -> dict[str, dict[str, float]] | None:
     try:
         import nnsight
     except ImportError:
@@ -118,10 +147,12 @@ def bench_nnsight(model: Any, pairs: int) -> dict[str, dict[str, float]] | None:
             box.append(nn_model.lm_head.output.save())
         return box
 
-    return {
-        "a": paired(nn_forward, plain_forward, pairs),
-        "b": paired(nn_generate, plain_generate, pairs),
-    }
+    results = {}
+    if "a" in rows:
+        results["a"] = paired(nn_forward, plain_forward, pairs)
+    if "b" in rows:
+        results["b"] = paired(nn_generate, plain_generate, pairs)
+    return results
 
 
 _MEMORY_CHILD = r"""
@@ -223,36 +254,52 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=15)
     parser.add_argument("--memory-repeats", type=int, default=3)
+    parser.add_argument(
+        "--rows",
+        default="abc",
+        help="timing rows to run, e.g. 'c'; 'm' adds the memory row, 'i' import and load "
+        "times (all of them when --rows is not given); results of rows not run are kept",
+    )
     args = parser.parse_args()
+    rows = args.rows if args.rows != "abc" else "abcmi"
+    stamp = {"pairs": args.pairs, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     torch.set_num_threads(2)
     from jupyter_invoker import LanguageModel
 
+    path = RESULTS / "tracing.json"
+    previous: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     model = LanguageModel()
-    ours = bench_ours(model, args.pairs)
-    theirs = bench_nnsight(model, args.pairs)
-    memory = bench_memory(args.memory_repeats)
+    fresh = bench_ours(model, args.pairs, rows)
+    ours = {**previous.get("ours", {}), **{k: {**v, **stamp} for k, v in fresh.items()}}
+    theirs = bench_nnsight(model, args.pairs, rows)
+    if theirs is not None or previous.get("nnsight"):
+        fresh_nn = {k: {**v, **stamp} for k, v in (theirs or {}).items()}
+        theirs = {**(previous.get("nnsight") or {}), **fresh_nn}
     results = {
+        **previous,
         "ours": ours,
         "nnsight": theirs,
-        "memory": memory,
-        "import_s": bench_import(),
-        "load_s": bench_load(LanguageModel),
-        "pairs": args.pairs,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
+    if "m" in rows:
+        results["memory"] = bench_memory(args.memory_repeats)
+    if "i" in rows:
+        results["import_s"] = bench_import()
+        results["load_s"] = bench_load(LanguageModel)
+    memory = results["memory"]
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "tracing.json").write_text(json.dumps(results, indent=2) + "\n")
+    path.write_text(json.dumps(results, indent=2) + "\n")
     nn = theirs or {}
-    rows = [
+    table = [
         ("(a) forward, every decoder layer saved", "a", "≤ 1.10×"),
         ("(b) generate 8 tokens, lm_head saved", "b", "≤ 1.05×"),
-        ("(c) save_all(), 64-token prompt", "c", "—"),
+        ("(c) save_all(), 64-token prompt", "c", "≤ 1.05×"),
     ]
     print("| benchmark | plain | jupyter_invoker | nnsight 0.8.1 | target |")
     print("|---|---|---|---|---|")
-    for label, key, target in rows:
+    for label, key, target in table:
         mine = ours[key]
         other = f"{nn[key]['ratio']:.3f}×" if key in nn else "—"
         print(
