@@ -203,7 +203,7 @@ def lens_figure(
             colorscale="Blues",
             zmin=0.0,
             zmax=1.0,
-            colorbar={"title": {"text": "p(top-1)"}, "x": -0.12, "len": 0.6},
+            colorbar={"title": {"text": "p(top-1)"}, "x": -0.1, "xanchor": "right", "len": 0.6},
         ),
         row=1,
         col=1,
@@ -218,45 +218,40 @@ def lens_figure(
     lookup = dict(
         zip(sorted({int(t) for t in data.top_ids[-1, first:, :].ravel()}), final_names, strict=True)
     )
-    for pi in shown:
-        for rank in range(k):
-            token = lookup[int(data.top_ids[-1, pi, rank])]
-            fig.add_trace(
-                go.Scatter(
-                    x=data.trajectories[pi, rank].astype(np.float32),
-                    y0=0,
-                    dy=1,
-                    mode="lines+markers",
-                    marker={"size": 3},
-                    name=token_label(token),
-                    visible=pi == chosen,
-                    hovertemplate=f"{token_label(token)!s} p=%{{x:.4f}}<extra></extra>",
-                ),
-                row=1,
-                col=2,
-            )
-    for t, token_id in enumerate(data.track):
-        if data.tracked is None:
-            break
-        name = token_label(decode([token_id])[0])
+
+    # One line per rank (and per tracked token); the position menu swaps their data
+    # and names in place, so the figure holds k lines, not k per position.
+    def lines(pi: int) -> tuple[list[np.ndarray], list[str]]:
+        xs = [data.trajectories[pi, rank] for rank in range(k)]
+        names = [token_label(lookup[int(t)]) for t in data.top_ids[-1, pi]]
+        for t, token_id in enumerate(data.track):
+            if data.tracked is not None:
+                xs.append(data.tracked[:, pi, t])
+                names.append(f"{token_label(decode([token_id])[0])} (tracked)")
+        return xs, names
+
+    xs, names = lines(chosen)
+    for i, (x, name) in enumerate(zip(xs, names, strict=True)):
+        style = {"line": {"dash": "dash", "width": 3}} if i >= k else {"marker": {"size": 3}}
         fig.add_trace(
-            go.Scatter(x=data.tracked[:, chosen, t].astype(np.float32), y0=0, dy=1,
-                       mode="lines", line={"dash": "dash", "width": 3}, name=f"{name} (tracked)",
-                       hovertemplate=f"{name} p=%{{x:.4f}}<extra></extra>"),
+            go.Scatter(x=x.astype(np.float32), y0=0, dy=1, name=name,
+                       mode="lines" if i >= k else "lines+markers", **style,
+                       hovertemplate="%{fullData.name} p=%{x:.4f}<extra></extra>"),
             row=1, col=2,
         )  # fmt: skip
-    n_traj = len(shown) * k
-    extra = len(fig.data) - 1 - n_traj
+    indices = list(range(1, len(fig.data)))
     buttons = []
     for pi in shown:
-        visible = [True] + [p == pi for p in shown for _ in range(k)] + [True] * extra
+        xs, names = lines(pi)
+        update = {"x": [np.round(x.astype(np.float64), 5).tolist() for x in xs], "name": names}
         label = f"pos {data.positions[pi]} {token_label(run.tokens[data.positions[pi]])}"
-        buttons.append({"method": "restyle", "label": label, "args": [{"visible": visible}]})
+        buttons.append({"method": "restyle", "label": label, "args": [update, indices]})
     title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
     notes = [*data.notes, f"top-{k} in hover"]
     if first:
         notes.append(f"trajectories for the last {len(shown)} positions")
     _base_layout(fig, title, notes, height=max(420, min(1100, 180 + 18 * n_layers)))
+    fig.update_layout(margin={"l": 150})  # the colour bar sits left of the layer axis
     fig.update_layout(
         updatemenus=[{"buttons": buttons, "active": shown.index(chosen), "x": 1.0,
                       "xanchor": "right", "y": 1.0, "yanchor": "bottom", "direction": "down"}],

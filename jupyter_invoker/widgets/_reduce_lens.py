@@ -25,7 +25,12 @@ from ..exceptions import ViewError
 from ._reduce import window
 from ._source import Run
 
-__all__ = ["LAYOUTS", "Lens", "LensData", "find_lens", "logit_lens"]
+__all__ = ["LAYOUTS", "MAX_LENS_CELLS", "Lens", "LensData", "find_lens", "logit_lens"]
+
+# Layer × position cells of one logit lens: each costs a pass over the unembedding
+# (vocab × width multiply-adds) and ~100 bytes of top-k hover; 512 keeps the first view
+# of the default model (30 layers → the last 17 positions) under a second on 2 cores.
+MAX_LENS_CELLS = 512
 
 # model_type -> (decoder layers, final norm, unembedding), as module paths.
 LAYOUTS: dict[str, tuple[str, str, str]] = {
@@ -117,7 +122,7 @@ def logit_lens(
     *,
     top_k: int = 5,
     upto: int | None = None,
-    max_cells: int = 1024,
+    max_cells: int = MAX_LENS_CELLS,
     focus: int | None = None,
     track: list[int] | None = None,
 ) -> LensData:
@@ -150,25 +155,32 @@ def logit_lens(
 
     hidden = torch.stack([run.activation(path, upto)[0][cut] for _, path in members])
 
-    def read(block: torch.Tensor) -> torch.Tensor:  # (..., pos, d) -> log-probabilities
+    def read(block: torch.Tensor) -> torch.Tensor:  # (..., pos, d) -> probabilities
         logits = lens.head(lens.norm(block.to(device=device, dtype=dtype))).float()
-        return torch.log_softmax(logits, dim=-1)
+        return torch.softmax(logits, dim=-1)
 
-    final_ids = read(hidden[-1]).topk(top_k, dim=-1).indices  # (pos, k): trajectories kept
     vocab = _vocab_size(lens.head)
     # Layers go through the unembedding in blocks of ~16M logits: one pass over the
-    # weights per block instead of one per layer, and bounded memory.
+    # weights per block instead of one per layer, and bounded memory. The last block
+    # goes first: its last layer picks the tokens whose trajectories are kept.
     per_block = max(1, (1 << 24) // max(1, len(positions) * vocab))
-    top_ids, top_probs, tracked, trajectories = [], [], [], []
-    for start in range(0, len(members), per_block):
-        logp = read(hidden[start : start + per_block])  # (layers, pos, vocab)
-        values, ids = logp.topk(top_k, dim=-1)
-        top_ids.append(ids.cpu())
-        top_probs.append(values.exp().cpu())
-        index = final_ids.unsqueeze(0).expand(logp.shape[0], -1, -1)
-        trajectories.append(logp.gather(2, index).exp().cpu())  # (layers, pos, k)
+    starts = list(range(0, len(members), per_block))[::-1]
+    top_ids: list[torch.Tensor] = []
+    top_probs: list[torch.Tensor] = []
+    tracked: list[torch.Tensor] = []
+    trajectories: list[torch.Tensor] = []
+    final_ids: torch.Tensor | None = None
+    for start in starts:
+        probs = read(hidden[start : start + per_block])  # (layers, pos, vocab)
+        values, ids = probs.topk(top_k, dim=-1)
+        if final_ids is None:
+            final_ids = ids[-1]  # (pos, k)
+        top_ids.insert(0, ids.cpu())
+        top_probs.insert(0, values.cpu())
+        index = final_ids.unsqueeze(0).expand(probs.shape[0], -1, -1)
+        trajectories.insert(0, probs.gather(2, index).cpu())  # (layers, pos, k)
         if len(track_ids):
-            tracked.append(logp[..., track_ids].exp().cpu())
+            tracked.insert(0, probs[..., track_ids].cpu())
     return LensData(
         layers=[i for i, _ in members],
         positions=positions,

@@ -21,7 +21,7 @@ from ..exceptions import ViewError
 from ._figures import attention_figure, grid_figure, lens_figure, step_views
 from ._reduce import family_paths, family_summary, layer_family, module_output, residual_norm
 from ._reduce_attention import attention, attention_family
-from ._reduce_lens import find_lens, logit_lens
+from ._reduce_lens import MAX_LENS_CELLS, find_lens, logit_lens
 from ._source import Capture, Run
 
 __all__ = [
@@ -59,7 +59,7 @@ class ViewSpec:
     layer: int | None = None
     head: int | None = None
     track: str | None = None
-    max_cells: int = 1024
+    max_cells: int = MAX_LENS_CELLS
 
     def replace(self, **changes: Any) -> ViewSpec:
         return dataclasses.replace(self, **changes)

@@ -82,10 +82,14 @@ def run(request) -> Run:
 def test_logit_lens_view(run: Run) -> None:
     data = logit_lens(run, stand_in_lens(), top_k=5)
     fig = lens_figure(data, run, decode, stand_in_lens(), step_views(run, data.positions, "lens"))
-    assert data.top_ids.shape == (80, 12, 5)
+    assert data.top_ids.shape == (40, 12, 5) and data.layers[-1] == 79
     assert measured(fig) <= LIMIT
     notes = fig.layout.annotations[0].text
-    assert notes.startswith("reduced:") and "window of 12" in notes
+    assert (
+        notes.startswith("reduced:")
+        and "one layer in 2 (40 of 80 layers)" in notes
+        and "window of 12" in notes
+    )
     assert (
         fig.data[0].z.dtype.name == "float32"
         and fig.to_plotly_json()["data"][0]["z"]["dtype"] == "f4"
