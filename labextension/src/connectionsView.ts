@@ -153,7 +153,8 @@ function input(name: string, value: string, placeholder = ''): HTMLInputElement 
 export function renderConnectionForm(
   model: InvokerSidebarModel,
   previous: IConnection | null,
-  onDone: () => void
+  onDone: () => void,
+  idPrefix: string
 ): HTMLFormElement {
   const start: IConnectionForm = previous
     ? formOf(previous)
@@ -187,7 +188,7 @@ export function renderConnectionForm(
   const keyName = input('key_variable', start.keyVariable, 'e.g. OPENAI_API_KEY');
   const isDefault = h('input', { type: 'checkbox', name: 'default', checked: start.isDefault });
   const message = h('p', { class: 'jp-InvokerSidebar-error', role: 'alert' });
-  const versionField = field('jp-InvokerSidebar-f-version', 'API version', apiVersion);
+  const versionField = field(`${idPrefix}-f-version`, 'API version', apiVersion);
   const showVersion = (): void => {
     versionField.hidden = !usesApiVersion(invoker.value);
   };
@@ -235,10 +236,10 @@ export function renderConnectionForm(
       onsubmit: event => void submit(event)
     },
     h('h4', {}, previous ? `Edit ${previous.name}` : 'New connection'),
-    field('jp-InvokerSidebar-f-name', 'Name', name),
-    field('jp-InvokerSidebar-f-invoker', 'Invoker', invoker),
-    field('jp-InvokerSidebar-f-endpoint', 'Endpoint', endpoint),
-    field('jp-InvokerSidebar-f-model', 'Model or deployment', modelName),
+    field(`${idPrefix}-f-name`, 'Name', name),
+    field(`${idPrefix}-f-invoker`, 'Invoker', invoker),
+    field(`${idPrefix}-f-endpoint`, 'Endpoint', endpoint),
+    field(`${idPrefix}-f-model`, 'Model or deployment', modelName),
     versionField,
     field(
       'jp-InvokerSidebar-f-key',

@@ -1,5 +1,7 @@
 /**
- * jupyter_invoker's JupyterLab extension: one plugin, the prompts sidebar.
+ * jupyter_invoker's JupyterLab extension: the prompts sidebar (JupyterLab's left
+ * area; Notebook 7's notebook and editor pages show it in their left panel) and, in
+ * Notebook 7's file tree page, the same panel as a "Prompts" tab.
  */
 import {
   ILayoutRestorer,
@@ -7,12 +9,13 @@ import {
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { INotebookTree } from '@jupyter-notebook/tree';
 
 import { refreshOnFileChange } from './fileWatch';
 import { invokerIcon } from './icon';
 import { InvokerSidebarModel } from './model';
 import { InvokerSidebar } from './panel';
-import { CommandIDs, IInvokerSidebarModel, PANEL_ID } from './tokens';
+import { CommandIDs, IInvokerSidebarModel, PANEL_ID, TREE_PANEL_ID } from './tokens';
 
 /** After the file browser (100), running sessions (200) and table of contents (400). */
 const RANK = 650;
@@ -34,8 +37,10 @@ const sidebar: JupyterFrontEndPlugin<IInvokerSidebarModel> = {
     app.shell.add(panel, 'left', { rank: RANK });
     restorer?.add(panel, PANEL_ID);
     refreshOnFileChange(app.serviceManager.contents, model);
-    // Fetch once the layout is restored, so the panel paints its list at once when opened.
-    void app.restored.then(() => model.refresh());
+    // Fetch now, while the rest of the application starts, so the panel has its list
+    // when opened. The marks let tests and users measure the first paint.
+    void model.refresh();
+    void app.restored.then(() => performance.mark('jupyter-invoker:restored'));
 
     app.commands.addCommand(CommandIDs.open, {
       label: 'Show Prompts and Invokers',
@@ -51,4 +56,25 @@ const sidebar: JupyterFrontEndPlugin<IInvokerSidebarModel> = {
   }
 };
 
-export default sidebar;
+const notebookTree: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-invoker:notebook-tree',
+  description: "Adds the prompts panel as a tab of Notebook 7's file tree page.",
+  autoStart: true,
+  requires: [IInvokerSidebarModel],
+  optional: [INotebookTree],
+  activate: (
+    app: JupyterFrontEnd,
+    model: IInvokerSidebarModel,
+    tree: INotebookTree | null
+  ): void => {
+    if (!tree) {
+      return; // JupyterLab, or a Notebook 7 page other than the tree
+    }
+    const panel = new InvokerSidebar(model as InvokerSidebarModel, TREE_PANEL_ID);
+    panel.title.label = 'Prompts';
+    panel.title.icon = invokerIcon;
+    tree.addWidget(panel);
+  }
+};
+
+export default [sidebar, notebookTree];

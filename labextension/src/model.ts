@@ -50,13 +50,21 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     return this._changed;
   }
 
-  /** Re-read everything; concurrent calls share one round of requests. */
+  /** Re-read everything. A call while a round is in flight queues one more round
+   * (its answers may predate the caller's change); further calls share that one. */
   refresh(): Promise<void> {
-    if (!this._pending) {
-      this._pending = this._refresh().finally(() => {
-        this._pending = null;
-      });
+    if (this._pending) {
+      if (!this._queued) {
+        this._queued = this._pending.then(() => {
+          this._queued = null;
+          return this.refresh();
+        });
+      }
+      return this._queued;
     }
+    this._pending = this._refresh().finally(() => {
+      this._pending = null;
+    });
     return this._pending;
   }
 
@@ -160,12 +168,17 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     this._loading = true;
     this._changed.emit();
     try {
+      // The list paints as soon as the prompts arrive; the selectors fill in after.
+      const early = this._client.prompts().then(prompts => {
+        this._prompts = [...prompts].sort((a, b) => a.path.localeCompare(b.path));
+        this._changed.emit();
+        return prompts;
+      });
       const [prompts, invokers, connections] = await Promise.all([
-        this._client.prompts(),
+        early,
         this._client.invokers(),
         this._client.connections()
       ]);
-      this._prompts = [...prompts].sort((a, b) => a.path.localeCompare(b.path));
       this._invokers = invokers;
       this._connections = connections;
       this._error = null;
@@ -191,5 +204,6 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
   private _error: string | null = null;
   private _loading = false;
   private _pending: Promise<void> | null = null;
+  private _queued: Promise<void> | null = null;
   private _changed = new Signal<this, void>(this);
 }

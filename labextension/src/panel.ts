@@ -17,10 +17,10 @@ function errorText(error: unknown): string {
 }
 
 export class InvokerSidebar extends Widget {
-  constructor(model: InvokerSidebarModel) {
+  constructor(model: InvokerSidebarModel, id: string = PANEL_ID) {
     super();
     this.model = model;
-    this.id = PANEL_ID;
+    this.id = id;
     this.addClass('jp-InvokerSidebar');
     this.title.caption = 'Prompts and invokers';
     this.node.setAttribute('role', 'region');
@@ -89,6 +89,10 @@ export class InvokerSidebar extends Widget {
 
   private _render(): void {
     const model = this.model;
+    if (!this._painted && model.prompts.length) {
+      this._painted = true;
+      performance.mark('jupyter-invoker:first-paint');
+    }
     this._notice.textContent = model.error
       ? model.error
       : this._message || (model.loading ? 'Refreshing…' : '');
@@ -98,7 +102,7 @@ export class InvokerSidebar extends Widget {
       renderPrompts(model, this._expanded, {
         select: (path, selection) => void this._select(path, selection),
         togglePreview: path => this._togglePreview(path)
-      })
+      }, this.id)
     );
     replaceChildren(
       this._connections,
@@ -138,9 +142,12 @@ export class InvokerSidebar extends Widget {
   }
 
   private _openForm(connection: IConnection | null): void {
-    const form = renderConnectionForm(this.model, connection, () => {
-      this._form.replaceChildren();
-    });
+    const form = renderConnectionForm(
+      this.model,
+      connection,
+      () => this._form.replaceChildren(),
+      this.id
+    );
     this._form.replaceChildren(form);
     form.querySelector<HTMLInputElement>('input')?.focus();
   }
@@ -187,4 +194,5 @@ export class InvokerSidebar extends Widget {
   private _results = new Map<string, { ok: boolean; text: string }>();
   private _message = '';
   private _failed = false;
+  private _painted = false;
 }

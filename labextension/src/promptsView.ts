@@ -118,12 +118,13 @@ function preview(model: InvokerSidebarModel, prompt: IPromptSummary, id: string)
 function row(
   model: InvokerSidebarModel,
   prompt: IPromptSummary,
+  idPrefix: string,
   index: number,
   expanded: boolean,
   actions: IPromptActions
 ): HTMLElement {
-  const selectId = `jp-InvokerSidebar-select-${index}`;
-  const previewId = `jp-InvokerSidebar-preview-${index}`;
+  const selectId = `${idPrefix}-select-${index}`;
+  const previewId = `${idPrefix}-preview-${index}`;
   const status = model.status(prompt);
   const file = prompt.path.slice(prompt.path.lastIndexOf('/') + 1);
   return h(
@@ -170,11 +171,13 @@ function row(
   );
 }
 
-/** The prompts grouped by folder (folders sorted, prompts by path). */
+/** The prompts grouped by folder (folders sorted, prompts by path); element ids
+ * start with `idPrefix` (one per panel: a page may hold two panels). */
 export function renderPrompts(
   model: InvokerSidebarModel,
   expanded: ReadonlySet<string>,
-  actions: IPromptActions
+  actions: IPromptActions,
+  idPrefix: string
 ): HTMLElement {
   if (!model.prompts.length) {
     const text = model.loading
@@ -199,7 +202,9 @@ export function renderPrompts(
         h(
           'ul',
           { class: 'jp-InvokerSidebar-list' },
-          prompts.map(prompt => row(model, prompt, index++, expanded.has(prompt.path), actions))
+          prompts.map(prompt =>
+            row(model, prompt, idPrefix, index++, expanded.has(prompt.path), actions)
+          )
         )
       )
     )

@@ -11,6 +11,9 @@ import { ISignal } from '@lumino/signaling';
 /** The sidebar's id in the shell (also the layout restorer's key). */
 export const PANEL_ID = 'jupyter-invoker-sidebar';
 
+/** The same panel as a tab of Notebook 7's file tree page. */
+export const TREE_PANEL_ID = 'jupyter-invoker-tree';
+
 export namespace CommandIDs {
   export const open = 'jupyter-invoker:open-sidebar';
   export const refresh = 'jupyter-invoker:refresh';
