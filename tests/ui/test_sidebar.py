@@ -159,9 +159,7 @@ def test_sidebar_switches_capital_between_a_connection_and_local(
     assert status == 200 and selection["connection"] == CONNECTION
     page.screenshot(path=artifacts / "sidebar-2-connection.png")
 
-    text = _run_cell(
-        page, 0, f"%load_ext jupyter_invoker\n%invoke {PROMPT} -i country=France"
-    )
+    text = _run_cell(page, 0, f"%load_ext jupyter_invoker\n%invoke {PROMPT} -i country=France")
     header = text.strip().splitlines()[0]
     assert header.startswith("openai"), text
     assert default_model in header or Path(default_model).name in header, text
