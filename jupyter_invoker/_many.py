@@ -143,4 +143,4 @@ def _show(live: LiveOutput, pane: int, title: str, outcome: Any) -> None:
     if isinstance(outcome, BaseException):
         live.finish(pane, header=f"{title} · failed", text=f"{type(outcome).__name__}: {outcome}")
     else:
-        live.finish(pane, header=header(outcome), text=outcome.text)
+        live.finish(pane, header=header(outcome, title), text=outcome.text)

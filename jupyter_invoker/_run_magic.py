@@ -312,11 +312,15 @@ def generate_kwargs(job: Job, max_new_tokens: int | None) -> dict[str, Any]:
     return kwargs
 
 
-def header(result: ExecutionResult) -> str:
+def header(result: ExecutionResult, title: str | None = None) -> str:
+    """``invoker · model · N tokens · T s`` (a connection's name in brackets)."""
     usage = result.usage or {}
     tokens = usage.get("completion_tokens")
-    parts = [result.invoker, result.model or "?"]
-    parts.append(f"{tokens} tokens" if tokens is not None else "tokens: n/a")
+    name = result.invoker if title in (None, result.invoker) else f"{result.invoker} ({title})"
+    model = result.model or "?"
+    if model.startswith(("/", "~", ".")):  # a local folder: its name says enough
+        model = Path(model).name
+    parts = [name, model, f"{tokens} tokens" if tokens is not None else "tokens: n/a"]
     parts.append(f"{result.elapsed_s or 0:.2f} s")
     return " · ".join(parts)
 
@@ -387,7 +391,7 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
             live.finish(0, header=f"{job.title} · failed: {type(exc).__name__}")
             live.close()
             raise
-        live.finish(0, header=header(result), text=result.text)
+        live.finish(0, header=header(result, job.title), text=result.text)
         live.close()
         return _finish(shell, result, opts, opts.display)
     lm = choose_model(shell, opts.model)
