@@ -90,6 +90,18 @@ def _step_back(page: Any) -> str:
     return str(page.locator(PLOT).first.locator(".gtitle").text_content())
 
 
+def _pick_position(page: Any) -> tuple[list[str], list[str]]:
+    """Pick the first position in the figure's own menu: the trajectory lines change."""
+    plot = page.locator(PLOT).first
+    legend = "(el) => Array.from(el.querySelectorAll('.legendtext')).map(e => e.textContent)"
+    before = plot.evaluate(legend)
+    plot.locator(".updatemenu-header-group").first.click()
+    page.wait_for_timeout(500)
+    plot.locator(".updatemenu-item-text").nth(1).click()  # item 0 repeats the header
+    page.wait_for_timeout(800)
+    return before, plot.evaluate(legend)
+
+
 @pytest.mark.parametrize(
     ("app", "path"), [("lab", "lab/tree/browser.ipynb"), ("notebook", "notebooks/browser.ipynb")]
 )
@@ -106,4 +118,6 @@ def test_reopened_notebook_shows_the_heatmaps(lab_server, page, artifacts, root,
     page.screenshot(path=str(artifacts / f"browser-{app}.png"))
     title = _step_back(page)
     assert "step 0" in title and "generated so far" not in title, (title, found)
+    before, after = _pick_position(page)
+    assert len(before) == len(after) == 5 and before != after, (before, after)
     page.locator(PLOT).first.screenshot(path=str(artifacts / f"browser-{app}-step0.png"))
