@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a jupyter server and Chromium
+
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "03_activation_browser.ipynb"
 PLOT = ".jp-OutputArea-output.js-plotly-plot"  # plotly's renderer is the output element itself

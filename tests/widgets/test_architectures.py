@@ -12,6 +12,8 @@ from jupyter_invoker.widgets._source import collect
 
 from .conftest import PARIS, tiny
 
+pytestmark = pytest.mark.slow  # the real default model (or its tokenizer)
+
 
 @pytest.mark.parametrize(
     ("kind", "layers", "norm", "head"),

@@ -12,6 +12,8 @@ from jupyter_invoker.invokers._result import ExecutionResult
 
 from .conftest import PARIS, tiny
 
+pytestmark = pytest.mark.slow  # the real default model (or its tokenizer)
+
 
 def test_nothing_saved(model: LanguageModel) -> None:
     lm = tiny(model, "llama")

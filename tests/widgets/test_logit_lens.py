@@ -3,11 +3,14 @@ top-k and trajectories match a direct computation, generation steps line up."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from jupyter_invoker import LanguageModel
 from jupyter_invoker.widgets._reduce_lens import find_lens, logit_lens
 from jupyter_invoker.widgets._source import collect
+
+pytestmark = pytest.mark.slow  # the real default model (or its tokenizer)
 
 
 def test_last_layer_is_the_models_own_output(model: LanguageModel, paris_trace) -> None:
