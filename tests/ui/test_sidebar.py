@@ -32,6 +32,7 @@ ROW = f'{PANEL} li.jp-InvokerSidebar-prompt[data-path="{PROMPT}"]'
 KEY_VARIABLE = "JI_UI_SERVE_KEY"
 KEY_VALUE = "sk-UI-SECRET-NEVER-IN-DOM-0042"
 CONNECTION = "serve-local"
+PASTED_KEY = "sk-proj-PASTED-0123456789"
 RUN_TIMEOUT_MS = 240_000
 
 
@@ -202,4 +203,22 @@ def test_notebook7_tree_has_a_prompts_tab(
     row.get_by_label("Runs on").select_option("invoker:local")
     _written(page, "#jupyter-invoker-tree", "local")
     assert server.api("GET", f"jupyter-invoker/selections/{PROMPT}")[1]["invoker"] == "local"
+
+    # A prompt written elsewhere (a terminal, a kernel) shows on Refresh.
+    (root / "extra").mkdir()
+    shutil.copy(REPO / PROMPT, root / "extra" / "second.prompty")
+    panel = page.locator("#jupyter-invoker-tree")
+    panel.get_by_role("button", name="Refresh prompts and connections").click()
+    panel.locator('li[data-path="extra/second.prompty"]').wait_for()
+
+    # A key pasted where the variable's NAME belongs is refused and wiped from the page.
+    panel.get_by_role("button", name="New connection").click()
+    form = panel.get_by_role("form", name="New connection")
+    form.get_by_label("Name", exact=True).fill("pasted")
+    form.get_by_label("Key variable", exact=True).fill(PASTED_KEY)
+    form.get_by_role("button", name="Save").click()
+    form.get_by_role("alert").filter(has_text="NAME of an environment variable").wait_for()
+    assert form.get_by_label("Key variable", exact=True).input_value() == ""
+    assert PASTED_KEY not in page.content()
+    assert server.api("GET", "jupyter-invoker/connections")[1]["connections"] == []
     page.screenshot(path=artifacts / "sidebar-notebook7-tree.png")
