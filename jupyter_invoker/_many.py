@@ -75,7 +75,8 @@ def run_many(
 ) -> list[ExecutionResult]:
     __tracebackhide__ = True
     from ._local_run import check_patterns, compile_body, run_local
-    from ._run_magic import choose_model, generate_kwargs
+    from ._magic_names import choose_model
+    from ._run_magic import generate_kwargs
     from .invokers import execute_async
 
     live = LiveOutput([job.title for job in jobs], enabled=opts.display)

@@ -30,7 +30,8 @@ from typing import Any, NoReturn
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 
-from ._run_magic import GenerateOptions, InvokeOptions, Word, run_generate, run_invoke
+from ._magic_names import Word
+from ._run_magic import GenerateOptions, InvokeOptions, run_generate, run_invoke
 
 __all__ = ["InvokerMagics", "parse_generate", "parse_invoke", "split_words"]
 

@@ -39,7 +39,7 @@ def test_line_form_streams_through_execute(
     assert isinstance(result, ExecutionResult) and result.invoker == "serverless"
     assert "Tokyo" in result.text and shell.user_ns["_"] is result
     live = displays.live()
-    assert live[-1].startswith(f"serverless · {result.model} · ")
+    assert live[-1].startswith("serverless · SmolLM2-135M-Instruct · ")
     assert live[-1].endswith(result.text)
     assert len(live) >= 2  # first display, then at least the final update
     out = capsys.readouterr()

@@ -1,0 +1,167 @@
+"""Names a magic's line refers to: TARGET, ``-i`` values, ``--model``.
+
+    resolve_target(shell, Word('"The Eiffel Tower is in"', quoted=True))  # the text
+    resolve_target(shell, Word("prompts/weather.prompty"))                 # a Prompty
+    resolve_inputs(shell, [("city", Word("$where"))])                      # a variable
+    choose_model(shell, None)       # --model VAR > `model` > the kernel's default
+
+A bare word is a variable first, then a path; one that is neither is an error
+naming both and listing the notebook's variables (closest first). The model is
+never bound over a ``model`` that holds something else.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from IPython.core.error import UsageError
+
+if TYPE_CHECKING:
+    from .prompty import Prompty
+    from .tracing import LanguageModel
+
+__all__ = [
+    "Word",
+    "check_input_names",
+    "choose_model",
+    "resolve_inputs",
+    "resolve_target",
+    "user_names",
+]
+
+_MISSING: Any = object()
+
+
+class Word(NamedTuple):
+    """One word of a magic's line; ``quoted`` tells a literal from a variable name."""
+
+    text: str
+    quoted: bool = False
+
+
+def user_names(shell: Any, near: str = "", *, of: type | tuple[type, ...] | None = None) -> str:
+    """A short listing of the notebook's variables (closest to ``near`` first)."""
+    hidden = getattr(shell, "user_ns_hidden", {})
+    names = [
+        n
+        for n, v in shell.user_ns.items()
+        if not n.startswith("_") and n not in hidden and (of is None or isinstance(v, of))
+    ]
+    close = difflib.get_close_matches(near, names, n=3, cutoff=0.6) if near else []
+    ordered = close + sorted(n for n in names if n not in close)
+    if not ordered:
+        return "none"
+    shown = ", ".join(ordered[:12])
+    return shown + (f" and {len(ordered) - 12} more" if len(ordered) > 12 else "")
+
+
+def _check_value(name: str, value: Any) -> Any:
+    from .prompty import Prompty
+
+    if isinstance(value, str | Prompty):
+        return value
+    if isinstance(value, list | tuple) and value:
+        if all(isinstance(v, str) for v in value):
+            return list(value)
+        if all(isinstance(v, dict) and "role" in v and "content" in v for v in value):
+            return list(value)
+    raise UsageError(
+        f"The variable {name!r} holds {type(value).__name__} {_short(value)}; a TARGET "
+        "variable must hold a string, a list of strings, chat messages "
+        "([{'role': ..., 'content': ...}]) or a Prompty (jupyter_invoker.load(path))."
+    )
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def resolve_target(shell: Any, word: Word) -> Any:
+    """A quoted literal, the value of a variable, or the Prompty at a path."""
+    if word.quoted:
+        return word.text
+    name = word.text
+    if name.isidentifier() and name in shell.user_ns:
+        return _check_value(name, shell.user_ns[name])
+    path = Path(name).expanduser()
+    if path.is_file():
+        if path.suffix != ".prompty":
+            raise UsageError(
+                f"TARGET {name!r} is a file but not a .prompty prompt; give a .prompty path, "
+                "a quoted prompt or a variable."
+            )
+        from .prompty import load
+
+        return load(path)
+    raise UsageError(
+        f"TARGET {name!r} is neither a notebook variable nor an existing file "
+        f"(looked for {path.resolve()}). Variables: {user_names(shell, name)}. "
+        f'To run it as the prompt text itself, quote it: %invoke "{name}".'
+    )
+
+
+def resolve_inputs(shell: Any, inputs: list[tuple[str, Word]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, word in inputs:
+        if not word.quoted and word.text.startswith("$") and len(word.text) > 1:
+            name = word.text[1:]
+            if name not in shell.user_ns:
+                raise UsageError(
+                    f"-i {key}={word.text}: there is no notebook variable {name!r}. "
+                    f"Variables: {user_names(shell, name)}."
+                )
+            values[key] = shell.user_ns[name]
+        else:
+            values[key] = word.text
+    return values
+
+
+def check_input_names(prompty: Prompty, inputs: dict[str, Any]) -> None:
+    """An input the prompt never uses is a misspelling: name the ones it knows."""
+    import jinja2
+    import jinja2.meta
+
+    try:
+        used = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(prompty.template))
+    except jinja2.TemplateSyntaxError:
+        used = set()
+    known = set(prompty.inputs) | set(prompty.sample) | set(used)
+    unknown = sorted(set(inputs) - known)
+    if unknown:
+        raise UsageError(
+            f"{prompty.path.name} has no input {', '.join(map(repr, unknown))}; its inputs "
+            f"are {', '.join(sorted(known)) or 'none'}. Fix the -i name."
+        )
+
+
+def choose_model(shell: Any, var: str | None) -> LanguageModel:
+    """``--model VAR`` > the notebook's ``model`` > the kernel's default (bound as ``model``)."""
+    from .tracing import LanguageModel
+
+    ns = shell.user_ns
+    if var is not None:
+        value = ns.get(var, _MISSING)
+        if value is _MISSING or not isinstance(value, LanguageModel):
+            what = "is not defined" if value is _MISSING else f"holds a {type(value).__name__}"
+            raise UsageError(
+                f"--model {var}: that variable {what}; --model names a variable holding a "
+                f"LanguageModel. LanguageModel variables: {user_names(shell, var, of=LanguageModel)}."
+            )
+        return value
+    current = ns.get("model", _MISSING)
+    if isinstance(current, LanguageModel):
+        return current
+    if current is not _MISSING:
+        raise UsageError(
+            f"The notebook variable `model` holds a {type(current).__name__}, not a "
+            "LanguageModel, and the magic will not replace it: pass --model VAR naming a "
+            "LanguageModel (e.g. lm = LanguageModel(), then --model lm)."
+        )
+    from .invokers._local import LocalInvoker
+
+    lm = LocalInvoker._slot(None).model  # shared with execute(): one load per kernel
+    ns["model"] = lm
+    return lm
