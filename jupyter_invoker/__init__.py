@@ -83,5 +83,10 @@ def _jupyter_server_extension_points() -> list[dict[str, str]]:
     return [{"module": "jupyter_invoker.server"}]
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built sidebar lies, for `jupyter labextension develop --overwrite .`."""
+    return [{"src": "labextension", "dest": "jupyter-invoker"}]
+
+
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
