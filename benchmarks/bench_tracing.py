@@ -256,12 +256,14 @@ def main() -> None:
     parser.add_argument("--memory-repeats", type=int, default=3)
     parser.add_argument(
         "--rows",
-        default="abc",
+        default="abcmi",
         help="timing rows to run, e.g. 'c'; 'm' adds the memory row, 'i' import and load "
         "times (all of them when --rows is not given); results of rows not run are kept",
     )
     args = parser.parse_args()
-    rows = args.rows if args.rows != "abc" else "abcmi"
+    if not args.rows or set(args.rows) - set("abcmi"):
+        parser.error("--rows takes letters among a, b, c (timing), m (memory), i (import/load)")
+    rows = args.rows
     stamp = {"pairs": args.pairs, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     torch.set_num_threads(2)
     from jupyter_invoker import LanguageModel
