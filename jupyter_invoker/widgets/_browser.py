@@ -209,11 +209,18 @@ def show(
     ``residual_norm``, ``module``, ``family``, ``attention`` (default: the logit lens
     when the model allows it). ``invoke``: which prompt; ``step``: where the step
     slider starts. ``options``: ``module``, ``position``, ``top_k``, ``layer``,
-    ``head``, ``track``, ``max_cells`` (see ``ViewSpec``).
+    ``head``, ``track``, ``max_cells`` (see ``ViewSpec``), and ``compare``: other
+    invoke numbers whose logit lens is shown side by side with this one.
     """
     capture = collect(source)
     chosen = normalize_view(view) or default_view(capture)
-    spec = ViewSpec(view=chosen, invoke=capture.index_of(invoke), step=step, **options)
+    compare = options.pop("compare", ())
+    if isinstance(compare, int):
+        compare = (compare,)
+    others = tuple(capture.index_of(i) for i in compare)
+    spec = ViewSpec(
+        view=chosen, invoke=capture.index_of(invoke), step=step, compare=others, **options
+    )
     browser = ActivationBrowser(capture, spec)
     try:
         from IPython import get_ipython

@@ -36,6 +36,7 @@ __all__ = [
     "attention_figure",
     "bundle",
     "bundle_bytes",
+    "compare_lens_figure",
     "grid_figure",
     "lens_figure",
     "step_views",
@@ -264,6 +265,45 @@ def lens_figure(
     fig.update_yaxes(title_text="layer", **_ticks([str(i) for i in data.layers]), row=1, col=1)
     _mark_generated(fig, run, data.positions)
     _slider(fig, views, "x", active)
+    return fig
+
+
+def compare_lens_figure(
+    pairs: list[tuple[LensData, Run]], decode: Callable[[list[int]], list[str]], lens: Lens
+) -> go.Figure:
+    """Logit lenses of several prompts side by side: one shared colour scale and layer
+    axis, top-1 text and top-k hover in each (the last step; no slider)."""
+    fig = make_subplots(rows=1, cols=len(pairs), shared_yaxes=True, horizontal_spacing=0.03,
+                        subplot_titles=[run.label for _, run in pairs])  # fmt: skip
+    notes: list[str] = []
+    for col, (data, run) in enumerate(pairs, start=1):
+        text, hover = _hover(data, decode, run)
+        fig.add_trace(
+            go.Heatmap(z=data.top_probs[:, :, 0].astype(np.float32), text=text.tolist(),
+                       texttemplate="%{text}", textfont={"size": 9}, hovertext=hover.tolist(),
+                       hovertemplate="%{hovertext}<extra></extra>", colorscale="Blues",
+                       zmin=0.0, zmax=1.0, showscale=col == 1,
+                       colorbar={"title": {"text": "p(top-1)"}, "x": -0.1, "xanchor": "right"}),
+            row=1, col=col,
+        )  # fmt: skip
+        cols = [token_label(run.tokens[p]) for p in data.positions]
+        fig.update_xaxes(**_ticks(cols), tickangle=-60, row=1, col=col)
+        notes += [f"{run.label}: {n}" for n in data.notes]
+    fig.update_yaxes(
+        title_text="layer", **_ticks([str(i) for i in pairs[0][0].layers]), row=1, col=1
+    )
+    k = pairs[0][0].top_ids.shape[2]
+    title = f"Logit lens side by side · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
+    annotations = [a.to_plotly_json() for a in fig.layout.annotations]  # the subplot titles
+    n_layers = len(pairs[0][0].layers)
+    _base_layout(
+        fig, title, [*notes, f"top-{k} in hover"], height=max(420, min(1100, 180 + 18 * n_layers))
+    )
+    note = {"text": _notes_text([*notes, f"top-{k} in hover"]), "xref": "paper", "yref": "paper",
+            "x": 0, "y": 1.08, "yanchor": "bottom", "showarrow": False,
+            "font": {"size": 10, "color": "#666"}}  # fmt: skip
+    fig.layout.annotations = [note, *annotations]
+    fig.update_layout(margin={"l": 150, "t": 110})
     return fig
 
 

@@ -18,7 +18,13 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..exceptions import ViewError
-from ._figures import attention_figure, grid_figure, lens_figure, step_views
+from ._figures import (
+    attention_figure,
+    compare_lens_figure,
+    grid_figure,
+    lens_figure,
+    step_views,
+)
 from ._reduce import family_paths, family_summary, layer_family, module_output, residual_norm
 from ._reduce_attention import attention, attention_family
 from ._reduce_lens import MAX_LENS_CELLS, find_lens, logit_lens
@@ -60,6 +66,7 @@ class ViewSpec:
     head: int | None = None
     track: str | None = None
     max_cells: int = MAX_LENS_CELLS
+    compare: tuple[int, ...] = ()  # more prompts whose logit lens goes side by side
 
     def replace(self, **changes: Any) -> ViewSpec:
         return dataclasses.replace(self, **changes)
@@ -156,6 +163,18 @@ def build(capture: Capture, spec: ViewSpec) -> go.Figure:
         def decode(ids: list[int]) -> list[str]:
             return [str(t) for t in tokenizer.batch_decode([[i] for i in ids])]
 
+        if spec.compare:
+            others = [capture.run(i) for i in spec.compare]
+            pairs = [(data, run)] + [
+                (
+                    logit_lens(
+                        r, lens, top_k=spec.top_k, max_cells=spec.max_cells, focus=spec.position
+                    ),
+                    r,
+                )
+                for r in others
+            ]
+            return compare_lens_figure(pairs, decode, lens)
         title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
         views = step_views(run, data.positions, title)
         return lens_figure(data, run, decode, lens, views, active=active, focus=spec.position)
