@@ -110,7 +110,7 @@ def run_many(
     try:
         for i in local:
             assert lm is not None
-            kwargs = generate_kwargs(jobs[i], opts.max_new_tokens)
+            kwargs = generate_kwargs(jobs[i], opts.max_new_tokens, lm)
             try:
                 outcomes[i] = run_local(shell, lm, jobs[i].content, kwargs, code=code,
                                         trace=opts.trace, save_all=opts.save_all,

@@ -29,6 +29,7 @@ from ._magic_names import Word, check_input_names, choose_model, resolve_inputs,
 if TYPE_CHECKING:
     from .invokers import ExecutionResult
     from .prompty import Prompty
+    from .tracing import LanguageModel
 
 __all__ = [
     "GenerateOptions",
@@ -131,7 +132,6 @@ class Job:
 
 
 def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[Job]:
-    from .invokers import selected_invoker
     from .invokers._execute import plan
     from .invokers._selection import selection
     from .prompty import Prompty, prepare
@@ -139,7 +139,7 @@ def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[
     names: list[str | None] = [canonical(n)[0] for n in opts.invokers]
     is_prompty = isinstance(target, Prompty)
     if not names:
-        if is_prompty and (selected_invoker(target.path) or selection(target.path)):
+        if is_prompty and selection(target.path):
             names = [None]  # the prompt's own selection, read by plan() / execute()
         else:
             default = kernel_default()
@@ -165,7 +165,9 @@ def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[
     return jobs
 
 
-def generate_kwargs(job: Job, max_new_tokens: int | None) -> dict[str, Any]:
+def generate_kwargs(job: Job, max_new_tokens: int | None, lm: LanguageModel) -> dict[str, Any]:
+    """``generate`` options of a local job: the prompt's parameters, as the local invoker
+    reads them (sampling, seed, stop strings), ``--max-new-tokens`` over its max_tokens."""
     if job.prompty is None:
         return {"max_new_tokens": max_new_tokens or DEFAULT_MAX_NEW_TOKENS}
     from .invokers._local import LocalInvoker
@@ -173,6 +175,13 @@ def generate_kwargs(job: Job, max_new_tokens: int | None) -> dict[str, Any]:
     kwargs = LocalInvoker(job.prompty).generate_kwargs()
     if max_new_tokens is not None:
         kwargs["max_new_tokens"] = max_new_tokens
+    if "stop_strings" in kwargs:
+        kwargs["tokenizer"] = lm.tokenizer
+    seed = job.prompty.model.parameters.get("seed")
+    if seed is not None and kwargs.get("do_sample"):
+        import torch
+
+        torch.manual_seed(int(seed))
     return kwargs
 
 
@@ -264,7 +273,7 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     code = compile_body(shell, "%%invoke", opts.line, body)
-    kwargs = generate_kwargs(job, opts.max_new_tokens)
+    kwargs = generate_kwargs(job, opts.max_new_tokens, lm)
     live.start()
     started = time.perf_counter()
     try:

@@ -94,13 +94,13 @@ def sigint() -> Iterator[None]:
 
 
 def write_prompt(folder: Path, name: str = "capital", configuration: Any = None,
-                 max_tokens: int = 8) -> Path:  # fmt: skip
+                 max_tokens: int = 8, **parameters: Any) -> Path:  # fmt: skip
     front = {
         "name": name,
         "model": {
             "api": "chat",
             "configuration": configuration or {},
-            "parameters": {"max_tokens": max_tokens, "temperature": 0},
+            "parameters": {"max_tokens": max_tokens, "temperature": 0, **parameters},
         },
         "inputs": {"country": {"type": "string", "default": "France"}},
     }

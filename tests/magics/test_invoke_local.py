@@ -173,6 +173,15 @@ def test_prompty_path_with_inputs_renders_the_chat_template(shell: InteractiveSh
     assert result.usage["completion_tokens"] <= 7
 
 
+def test_the_prompts_parameters_apply_locally(shell: InteractiveShell) -> None:
+    path = write_prompt(Path.cwd(), "stops", max_tokens=12, stop=" is")
+    result = shell.run_line_magic("invoke", path.name)
+    assert result.text.endswith(" is") and result.usage["completion_tokens"] < 12
+    sampled = write_prompt(Path.cwd(), "sampled", max_tokens=4, temperature=1.0, seed=7)
+    runs = {shell.run_line_magic("invoke", sampled.name).text for _ in range(2)}
+    assert len(runs) == 1  # the seed makes sampling repeatable
+
+
 def test_model_option_and_the_default_model(shell: InteractiveShell, lm: LanguageModel) -> None:
     del shell.user_ns["model"]
     shell.user_ns["lm"] = lm
