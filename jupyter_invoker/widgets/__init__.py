@@ -3,7 +3,7 @@
     import jupyter_invoker as ji
     browser = ji.show(generator)                 # controls + one plotly figure
     browser = ji.show(result, view="attention")  # an ExecutionResult of a local run
-    ji.show({"model.layers.3": hidden}, view="module", )
+    ji.show({"model.layers.3": hidden}, view="module")     # a dict of saved tensors
 
 Layers: ``_source`` (a traced run -> one record per prompt), ``_reduce*`` (tensors ->
 small float32 grids, no IPython), ``_figures`` (plotly figures), ``_views`` (one view
@@ -13,12 +13,17 @@ display in place).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._reduce_lens import LAYOUTS
+
+if TYPE_CHECKING:
+    from ._browser import show
 
 __all__ = ["LAYOUTS", "show"]
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     if name == "show":
         from ._browser import show
 

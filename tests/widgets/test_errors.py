@@ -35,6 +35,9 @@ def test_module_not_saved(model: LanguageModel) -> None:
         lm.model.layers[0].output.save()
     browser = ji.show(tracer, view="module", module="model.layers.0")
     assert browser.figure.layout.title.text.startswith("model.layers.0 output")
+    local = ExecutionResult(text="", invoker="local", generator=tracer)
+    for shortcut in (local.show, tracer.show):
+        assert shortcut(view="module").figure.layout.title.text == browser.figure.layout.title.text
     with pytest.raises(ViewError, match=r"'model.layers.1.mlp' was not saved at step 0.*save_all"):
         ji.show(tracer, view="module", module="model.layers.1.mlp")
     with pytest.raises(ViewError, match=r"No saved module matches 'model.layers.\*.mlp'"):
