@@ -153,6 +153,9 @@ def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[
         check_input_names(target, inputs)
     jobs = []
     for name in names:
+        if not is_prompty and name in LOCAL:  # prompt text on the local model: no store read
+            jobs.append(Job(str(name), name, True, None, target))
+            continue
         prompty = target if is_prompty else _literal_prompty(target)
         resolved, run_prompty = plan(prompty, name)
         title = name if name and name != resolved else resolved
