@@ -40,6 +40,7 @@ import jinja2.meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .._secrets import Secret
 from ..exceptions import PromptyRenderError
 from ._references import resolve_env
 from ._roles import ROLE_LINE, find_markers, split_messages
@@ -108,12 +109,16 @@ def _refuse_unknown_inputs(prompty: Prompty, inputs: Mapping[str, Any]) -> None:
     )
 
 
-def merge_inputs(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def merge_inputs(
+    prompty: Prompty, inputs: Mapping[str, Any] | None = None, *, resolve_env_refs: bool = True
+) -> dict[str, Any]:
     """Explicit ``inputs`` > ``inputs.<name>.default`` > ``sample`` (``${env:}`` resolved).
 
     An input name the prompt does not know (not under ``inputs``, not in ``sample``, not
     read by the template) is an error naming the close match, so a typo never falls back
-    to the sample unnoticed.
+    to the sample unnoticed. With ``resolve_env_refs=False`` (the server's preview, which
+    goes to a browser) an ``${env:VAR}`` in ``sample`` or a default stays as its reference
+    text: an environment value never reaches the rendered text.
     """
     if inputs is None:
         inputs = {}
@@ -136,7 +141,11 @@ def merge_inputs(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> d
         if spec.has_default:
             fallback[name] = (spec.default, f"inputs.{name}.default")
     merged = {
-        key: resolve_env(value, path=prompty.path, field=field, secrets=False)
+        key: (
+            resolve_env(value, path=prompty.path, field=field, secrets=False)
+            if resolve_env_refs
+            else reveal_references(value)
+        )
         for key, (value, field) in fallback.items()
         if key not in inputs
     }
@@ -299,15 +308,30 @@ def _refuse_marker_inputs(prompty: Prompty, values: Mapping[str, Any]) -> None:
                 )
 
 
-def render(prompty: Prompty, inputs: Mapping[str, Any] | None = None) -> list[dict[str, str]] | str:
-    """The chat messages or, for ``api: completion``, the rendered text."""
+def reveal_references(value: Any) -> Any:
+    """``value`` with ``${env:}`` references left as written (a ``Secret`` shown as ``***``)."""
+    if isinstance(value, Mapping):
+        return {key: reveal_references(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [reveal_references(item) for item in value]
+    return str(value) if isinstance(value, Secret) else value
+
+
+def render(
+    prompty: Prompty, inputs: Mapping[str, Any] | None = None, *, resolve_env_refs: bool = True
+) -> list[dict[str, str]] | str:
+    """The chat messages or, for ``api: completion``, the rendered text.
+
+    ``resolve_env_refs=False``: ``${env:}`` in sample / defaults rendered as written
+    (see :func:`merge_inputs`); a kernel resolves them, the server's preview does not.
+    """
     if prompty.template_format.lower() not in _JINJA_FORMATS:
         raise PromptyRenderError(
             f"{prompty.path}: template format {prompty.template_format!r} is not supported; "
             "only jinja2 templates render here. Set `template: jinja2` and write the "
             "template in Jinja2."
         )
-    values = merge_inputs(prompty, inputs)
+    values = merge_inputs(prompty, inputs, resolve_env_refs=resolve_env_refs)
     text = _render_text(prompty, values)
     if prompty.api == "completion":
         return text

@@ -13,12 +13,17 @@ a folder, and a linked file is listed only when its target is inside the root.
 Loaded prompts are cached by (mtime, size), so the sidebar's refreshes re-read
 only changed files. A file that fails to load is listed with its ``error``.
 Nothing here returns a secret: configuration values under key-like names are shown
-as their ``${env:VAR}`` reference, or ``***`` for a literal key in a file.
+as their ``${env:VAR}`` reference, or ``***`` for a literal key in a file. The preview
+renders ``${env:VAR}`` in ``sample`` / input defaults as the reference text, never the
+value; and every answer is passed through :func:`mask_environment`, which replaces the
+value of any variable the prompt references, or any variable with a key-like name
+(``OPENAI_API_KEY``), by ``***`` wherever it still turns up.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -26,11 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._secrets import Secret
+from .._secrets import Secret, redact
 from ..exceptions import JupyterInvokerError
 from ..invokers._selection import resolve_run
 from ..invokers._status import configuration_needs
 from ..prompty import Prompty, load
+from ..prompty._config import is_secret_key
+from ..prompty._render import render
 
 __all__ = ["MAX_DEPTH", "MAX_ENTRIES", "MAX_PROMPTS", "Discovery", "details", "discover", "summary"]
 
@@ -39,6 +46,8 @@ MAX_DEPTH = 24
 MAX_PROMPTS = 5_000
 SKIPPED = frozenset({"node_modules", "__pycache__", "site-packages"})
 _PREVIEW_MAX = 20_000  # characters per message: a preview, not the whole text
+_ENV_USE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)")
+_MASK_MIN = 8  # a key-named variable's value shorter than this is not worth masking
 
 _cache: dict[str, tuple[int, int, Prompty | str]] = {}
 _cache_lock = threading.Lock()
@@ -186,6 +195,16 @@ def _selected(real: Path, store: Mapping[str, Any]) -> dict[str, Any] | None:
 def summary(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
     """The ``GET /prompts`` entry for one file (see the server's module docstring)."""
     loaded = _load_cached(real)
+    masked: dict[str, Any] = mask_environment(
+        _summary(rel, real, store, loaded),
+        environment_secrets(None if isinstance(loaded, str) else loaded),
+    )
+    return masked
+
+
+def _summary(
+    rel: str, real: Path, store: Mapping[str, Any], loaded: Prompty | str
+) -> dict[str, Any]:
     folder = rel.rpartition("/")[0]
     base: dict[str, Any] = {
         "path": rel,
@@ -218,9 +237,52 @@ def summary(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _referenced(value: Any, found: set[str]) -> None:
+    if isinstance(value, Secret):
+        value = value.get_secret()
+    if isinstance(value, str):
+        found.update(_ENV_USE.findall(value))
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _referenced(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _referenced(item, found)
+
+
+def environment_secrets(prompty: Prompty | None) -> list[str]:
+    """Values to mask: every variable ``prompty`` references, and every key-named one."""
+    names: set[str] = set()
+    if prompty is not None:
+        parts = [prompty.sample, prompty.model.configuration, prompty.model.parameters]
+        parts += [spec.default for spec in prompty.inputs.values()]
+        for part in (*parts, prompty.model.extra, prompty.extra, prompty.template):
+            _referenced(part, names)
+    values = [os.environ[name] for name in names if os.environ.get(name)]
+    values += [
+        value
+        for name, value in os.environ.items()
+        if is_secret_key(name) and len(value) >= _MASK_MIN
+    ]
+    return sorted(set(values), key=len, reverse=True)  # longest first: no partial masks
+
+
+def mask_environment(value: Any, secrets: list[str]) -> Any:
+    """``value`` (JSON data) with each of ``secrets`` replaced by ``***`` in every string."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, Mapping):
+        return {key: mask_environment(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [mask_environment(item, secrets) for item in value]
+    return value
+
+
 def _preview(prompty: Prompty) -> dict[str, Any]:
     try:
-        rendered = prompty.render(None)
+        rendered = render(prompty, None, resolve_env_refs=False)
     except JupyterInvokerError as exc:
         return {"messages": [], "text": None, "error": str(exc)}
     if isinstance(rendered, str):
@@ -244,10 +306,12 @@ def details(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
             "sample": None,
             "preview": {"messages": [], "text": None, "error": loaded},
         }
-    return {
+    answer = {
         **result,
         "configuration": shown_configuration(loaded.model.configuration),
         "parameters": shown_configuration(loaded.model.parameters),
         "sample": shown_configuration(loaded.sample),
         "preview": _preview(loaded),
     }
+    masked: dict[str, Any] = mask_environment(answer, environment_secrets(loaded))
+    return masked

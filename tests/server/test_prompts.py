@@ -203,3 +203,65 @@ async def test_a_changed_file_is_reread(api: Api, workspace: Path) -> None:
     path.write_text("---\nname: [broken\n---\nhi\n")
     _, body = await api("GET", "prompts", "literal.prompty")
     assert body["error"] is not None and "malformed YAML" in body["error"]
+
+
+LEAK = "sk-QA-LEAK-0123456789"
+SAMPLE_LEAK = "---\nname: s\nsample:\n  token: ${env:QA_KEY}\n---\nuser:\nhello {{token}}\n"
+DEFAULT_LEAK = (
+    "---\nname: d\ninputs:\n  token:\n    default: ${env:QA_KEY}\n---\nuser:\nhello {{token}}\n"
+)
+COMPLETION_LEAK = (
+    "---\nname: c\nmodel:\n  api: completion\n  parameters:\n    user: ${env:QA_PLAIN}\n"
+    "sample:\n  who: ${env:QA_PLAIN:x}\n---\nfor {{who}}\n"
+)
+
+
+async def test_no_environment_value_in_previews_or_any_prompt_answer(
+    api: Api, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_KEY", LEAK)
+    monkeypatch.setenv("QA_PLAIN", "plain-VALUE-4242")  # not key-named: masked as referenced
+    (workspace / "leak").mkdir()
+    (workspace / "leak/sample.prompty").write_text(SAMPLE_LEAK)
+    (workspace / "leak/default.prompty").write_text(DEFAULT_LEAK)
+    (workspace / "leak/completion.prompty").write_text(COMPLETION_LEAK)
+    answers = [await api("GET", "prompts")]
+    for name in ("sample", "default", "completion"):
+        answers.append(await api("GET", "prompts", f"leak/{name}.prompty"))
+    assert all(status == 200 for status, _ in answers)
+    text = json.dumps([body for _, body in answers])
+    assert LEAK not in text and "sk-QA-LEAK" not in text and "plain-VALUE" not in text
+    sample, default, completion = (body for _, body in answers[1:])
+    for body in (sample, default):
+        assert body["preview"]["error"] is None
+        assert body["preview"]["messages"] == [{"role": "user", "content": "hello ${env:QA_KEY}"}]
+    assert sample["sample"] == {"token": "${env:QA_KEY}"}
+    assert default["inputs"]["token"]["default"] == "${env:QA_KEY}"
+    assert completion["preview"]["text"] == "for ${env:QA_PLAIN:x}"
+    assert completion["parameters"] == {"user": "${env:QA_PLAIN}"}
+
+
+def test_preview_masks_an_environment_value_that_still_reaches_the_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_invoker.invokers._store import read_store
+    from jupyter_invoker.server._discovery import details
+
+    monkeypatch.setenv("QA_KEY", LEAK)
+    prompt = tmp_path / "typed.prompty"
+    # The key typed into the file itself (and so into the template) is still masked.
+    prompt.write_text(f"---\nname: t\n---\nuser:\nhello {LEAK} ${{env:QA_KEY}}\n")
+    body = details("typed.prompty", prompt, read_store())
+    assert LEAK not in json.dumps(body)
+    assert body["preview"]["messages"] == [{"role": "user", "content": "hello *** ${env:QA_KEY}"}]
+
+
+def test_a_kernel_render_still_resolves_env_in_sample(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_invoker.prompty import load
+
+    monkeypatch.setenv("QA_KEY", LEAK)
+    prompt = tmp_path / "s.prompty"
+    prompt.write_text(SAMPLE_LEAK)
+    assert load(prompt).render() == [{"role": "user", "content": f"hello {LEAK}"}]
