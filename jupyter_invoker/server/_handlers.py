@@ -5,8 +5,10 @@
 Each handler parses and checks the request, calls the store / discovery functions
 on a worker thread (file locks and directory walks never block the event loop),
 and answers JSON. Errors answer ``{"message": ..., "reason": ...}`` with 400 (a bad
-request: a literal key, an unknown invoker, a malformed store), 403 (a path out of
-the root), 404 (no such prompt or connection) or 409 (a connection that exists).
+request: a literal key, an unknown invoker, a malformed store, a body that is not a
+JSON object or nests deeper than ``_BODY_DEPTH``), 403 (a path out of the root), 404
+(no such prompt or connection), 409 (a connection that exists) or 413 (a body over
+``_BODY_MAX`` bytes). Every body is parsed by ``_Handler.body`` alone.
 The heavy modules (prompt loading, invokers) are imported on the first request,
 not when the server starts.
 """
@@ -33,6 +35,9 @@ NAMESPACE = "jupyter-invoker"
 ROOT_SETTING = "jupyter_invoker_root"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BODY_MAX = 256 * 1024
+_BODY_DEPTH = 32  # objects/lists inside each other; a connection needs 3
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 T = TypeVar("T")
 Method = Callable[..., Awaitable[None]]
@@ -86,10 +91,15 @@ class _Handler(APIHandler):  # type: ignore[misc]
 
         raw = self.request.body or b"{}"
         if len(raw) > _BODY_MAX:
-            raise _Refused(400, "The request body is too large; send at most 256 KiB of JSON.")
+            raise _Refused(413, "The request body is too large; send at most 256 KiB of JSON.")
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Refused(400, f"The request body is not UTF-8 JSON ({exc}).") from None
+        _check_depth(text)
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:
             raise _Refused(400, f"The request body is not valid JSON ({exc}).") from None
         if not isinstance(data, dict):
             raise _Refused(400, "The request body must be a JSON object.")
@@ -104,6 +114,19 @@ class _Handler(APIHandler):  # type: ignore[misc]
         if not real.is_file():
             raise _Refused(404, f"There is no prompt file {path!r} under the server root.")
         return path, real
+
+
+def _check_depth(text: str) -> None:
+    """Refuse JSON nested deeper than ``_BODY_DEPTH`` before parsing it (no RecursionError)."""
+    depth = 0
+    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
+        depth = depth + 1 if bracket in "[{" else depth - 1
+        if depth > _BODY_DEPTH:
+            raise _Refused(
+                400,
+                f"The request body nests objects or lists more than {_BODY_DEPTH} deep; "
+                "send a JSON object of connection or selection fields.",
+            )
 
 
 def _known_invokers() -> set[str]:

@@ -193,3 +193,33 @@ async def test_kernel_side_selection_of_a_connection_shows_in_the_listing(
     row = next(p for p in listed["prompts"] if p["path"] == CAPITAL)
     assert row["selected"] == {"invoker": None, "connection": "local-serve"}
     assert row["runs_on"] == {"invoker": "serverless", "connection": "local-serve"}
+
+
+@pytest.mark.parametrize(
+    ("method", "parts"),
+    [
+        ("POST", ("connections",)),
+        ("PUT", ("connections", "local-serve")),
+        ("POST", ("connections", "local-serve", "test")),
+        ("PUT", ("selections", CAPITAL)),
+    ],
+)
+async def test_bodies_are_bounded_in_size_and_depth(
+    api: Api, method: str, parts: tuple[str, ...]
+) -> None:
+    await api("POST", "connections", body=SERVE)
+    deep = "[" * 100_000 + "]" * 100_000  # 200 KB, under the size bound
+    status, answer = await api(method, *parts, body=deep)
+    assert status == 400 and "more than 32 deep" in answer["message"]
+    nested: object = "x"
+    for _ in range(40):
+        nested = {"a": nested}
+    body = json.dumps({**SERVE, "configuration": nested})
+    status, answer = await api(method, *parts, body=body)
+    assert status == 400 and "more than 32 deep" in answer["message"]
+    # Brackets inside strings are text, not nesting.
+    status, answer = await api(method, *parts, body=json.dumps({"name": "[" * 1000}))
+    assert status in (200, 400) and "deep" not in json.dumps(answer)
+    status, answer = await api(method, *parts, body=json.dumps({"pad": "x" * 300_000}))
+    assert status == 413 and "at most 256 KiB" in answer["message"]
+    assert (await api("GET", "connections", "local-serve"))[0] == 200
