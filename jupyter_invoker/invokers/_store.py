@@ -25,7 +25,9 @@ read-modify-write and replace the file atomically (temporary file + ``os.replace
 so a kernel, the server and two browser tabs never lose each other's writes, and a
 reader never sees half a file. A file that is not valid JSON or not of this shape
 raises :class:`InvokerConfigError` naming the file and the line; it is never
-replaced. The store never holds a secret: a field with a key-like name may only be
+replaced. A store written by a newer jupyter_invoker (``"version"`` above
+``VERSION``) is read as far as this version understands it, but never written:
+a write raises :class:`InvokerConfigError` saying to upgrade jupyter_invoker. The store never holds a secret: a field with a key-like name may only be
 an ``${env:VAR}`` reference (no default), and a value that looks like a provider key
 is refused under any name.
 """
@@ -167,9 +169,34 @@ def _malformed(path: Path, text: str, needle: str | None, what: str) -> InvokerC
     )
 
 
+def _version(path: Path, text: str, data: dict[str, Any]) -> int:
+    version = data.get("version", VERSION)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise _malformed(path, text, "version", '"version" must be a whole number such as 1')
+    return version
+
+
+def _newer(path: Path, version: int) -> str:
+    return (
+        f"The invoker store {path} was written by a newer jupyter_invoker (store version "
+        f"{version}; this one understands version {VERSION}). Upgrade jupyter_invoker "
+        "(pip install -U jupyter_invoker) in every environment that uses it"
+    )
+
+
 def _validate(path: Path, text: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _malformed(path, text, None, "the top level must be a JSON object")
+    version = _version(path, text, data)
+    if version > VERSION:
+        try:
+            return _validate_sections(path, text, data)
+        except InvokerConfigError as exc:
+            raise InvokerConfigError(f"{_newer(path, version)}. {exc}") from None
+    return _validate_sections(path, text, data)
+
+
+def _validate_sections(path: Path, text: str, data: dict[str, Any]) -> dict[str, Any]:
     for section in SECTIONS:
         value = data.setdefault(section, {})
         if not isinstance(value, dict):
@@ -290,6 +317,12 @@ def edit_store() -> Iterator[dict[str, Any]]:
     path = store_path()
     with _locked(path):
         data = read_store(path)
+        version = data.get("version", VERSION)
+        if version > VERSION:
+            raise InvokerConfigError(
+                f"{_newer(path, version)}; it is left as it is, and this version cannot "
+                "change it (reading it still works)."
+            )
         before = copy.deepcopy(data)
         yield data
         if data != before:

@@ -160,6 +160,41 @@ def test_unknown_top_level_fields_survive_a_write() -> None:
     assert json.loads(path.read_text())["future"] == {"x": 1}
 
 
+def test_a_store_from_a_newer_version_is_read_but_never_rewritten() -> None:
+    path = selections_path()
+    path.parent.mkdir(parents=True)
+    newer = json.dumps(
+        {
+            "version": 2,
+            "selections": {},
+            "connections": {"c": {"invoker": "local", "configuration": {}}},
+            "future": {"x": 1},
+        }
+    )
+    path.write_text(newer)
+    assert get_connection("c") is not None  # read what this version understands
+    writes = [
+        lambda: select_invoker("x.prompty", "local"),
+        lambda: save_connection("d", "local", {}),
+        lambda: set_default("local", "c"),
+        lambda: delete_connection("c"),
+    ]
+    for write in writes:
+        with pytest.raises(InvokerConfigError) as info:
+            write()
+        message = str(info.value)
+        assert str(path) in message and "store version 2" in message
+        assert "Upgrade jupyter_invoker" in message
+    assert path.read_text() == newer
+    # A newer shape this version cannot read says to upgrade too.
+    path.write_text('{"version": 3, "selections": []}')
+    with pytest.raises(InvokerConfigError, match="Upgrade jupyter_invoker"):
+        read_store()
+    path.write_text('{"version": "2"}')
+    with pytest.raises(InvokerConfigError, match='"version" must be a whole number'):
+        select_invoker("x.prompty", "local")
+
+
 # -- status -------------------------------------------------------------------------------
 
 
