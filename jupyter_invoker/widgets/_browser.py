@@ -2,6 +2,7 @@
 
     browser = show(generator)                     # displays controls + figure
     browser.update(view="attention", layer=3)     # same as moving the controls
+    browser.update(invoke=0, row=1)               # batch row 1 of generator.invoke 0
     browser.figure                                # the go.Figure shown now
     browser.sent                                  # figures sent so far (one per change)
 
@@ -28,10 +29,9 @@ from ._views import (
     attention_available,
     build,
     default_module,
-    default_view,
     family_choices,
     module_choices,
-    normalize_view,
+    resolve,
 )
 
 __all__ = ["ActivationBrowser", "show"]
@@ -52,20 +52,18 @@ class ActivationBrowser:
         self._syncing = False
 
     # ------------------------------------------------------------------ state
-    def update(self, **changes: Any) -> go.Figure:
-        """Rebuild the figure with ``changes`` to the view (same keywords as
-        :class:`ViewSpec`) and replace the displayed one in place."""
-        if "view" in changes:
-            changes["view"] = normalize_view(changes["view"])
-        spec = self.spec.replace(**changes)
-        if spec.invoke != self.spec.invoke and "step" not in changes:
-            spec = spec.replace(step=None)
+    def update(self, **changes: Any) -> None:
+        """Rebuild the figure with ``changes`` to the view (the keywords of :func:`show`:
+        ``view``, ``invoke``, ``row``, ``step``, ``module``, ``position``, ``top_k``,
+        ``layer``, ``head``, ``track``, ``max_cells``, ``compare``) and replace the
+        displayed one in place. Returns None, so a cell ending in ``browser.update(...)``
+        adds no second copy of the figure; the new one is ``browser.figure``."""
+        spec = resolve(self.capture, changes, self.spec)
         self.figure = build(self.capture, spec)
         self.spec = spec
         self.error = None
         self._sync_controls()
         self._send()
-        return self.figure
 
     def bundle(self) -> dict[str, Any]:
         """The display bundle of the current figure."""
@@ -114,8 +112,10 @@ class ActivationBrowser:
         )
         c["module"] = w.Dropdown(options=self._modules(), value=self._module_value(),
                                  description="module", style=style, layout=w.Layout(width="320px"))  # fmt: skip
-        c["invoke"] = w.Dropdown(options=[(r.label, i) for i, r in enumerate(self.capture.runs)],
-                                 value=self.spec.invoke, description="prompt", style=style, layout=layout)  # fmt: skip
+        c["invoke"] = w.Dropdown(options=self._invokes(), value=run.invoke, description="prompt",
+                                 style=style, layout=layout)  # fmt: skip
+        c["row"] = w.Dropdown(options=self._rows(), value=run.row, description="row", style=style,
+                              layout=w.Layout(width="auto", display=self._row_display()))  # fmt: skip
         c["step"] = w.SelectionSlider(options=self._steps(), value=self._step_value(), description="step",
                                       continuous_update=False, style=style)  # fmt: skip
         c["position"] = w.IntText(value=self._position_value(), description="position", style=style,
@@ -125,10 +125,29 @@ class ActivationBrowser:
         c["track"] = w.Text(value=self.spec.track or "", placeholder="token to follow", description="token",
                             continuous_update=False, style=style, layout=w.Layout(width="200px"))  # fmt: skip
         c["message"] = w.HTML(value="")
-        for name in ("view", "module", "invoke", "step", "position", "top_k", "track"):
+        for name in ("view", "module", "invoke", "row", "step", "position", "top_k", "track"):
             c[name].observe(self._on_change(name), names="value")
-        return w.VBox([w.HBox([c["view"], c["module"], c["invoke"]]),
+        return w.VBox([w.HBox([c["view"], c["module"], c["invoke"], c["row"]]),
                        w.HBox([c["step"], c["position"], c["top_k"], c["track"]]), c["message"]])  # fmt: skip
+
+    def _invokes(self) -> list[tuple[str, int]]:
+        """One entry per ``generator.invoke``: its prompt, or its batch size."""
+        entries: dict[int, str] = {}
+        for run in self.capture.runs:
+            if run.invoke not in entries:
+                batch = f"invoke {run.invoke}: batch of {run.rows} rows"
+                entries[run.invoke] = batch if run.rows > 1 else run.label
+        return [(label, invoke) for invoke, label in entries.items()]
+
+    def _rows(self) -> list[tuple[str, int]]:
+        """The batch rows of the current invoke, each with its prompt."""
+        invoke = self.capture.run(self.spec.invoke).invoke
+        return [(r.label.partition(" row ")[2] or r.label, r.row)
+                for r in self.capture.runs if r.invoke == invoke]  # fmt: skip
+
+    def _row_display(self) -> str:
+        """The row menu shows only for a batch of more than one row."""
+        return "flex" if len(self._rows()) > 1 else "none"
 
     def _modules(self) -> list[str]:
         run = self.capture.run(self.spec.invoke)
@@ -184,6 +203,11 @@ class ActivationBrowser:
         self._syncing = True
         try:
             c["view"].value = self.spec.view
+            run = self.capture.run(self.spec.invoke)
+            c["invoke"].value = run.invoke
+            c["row"].options = self._rows()
+            c["row"].value = run.row
+            c["row"].layout.display = self._row_display()
             c["module"].options = self._modules()
             c["module"].value = self._module_value()
             c["step"].options = self._steps()
@@ -199,6 +223,7 @@ def show(
     *,
     view: str | None = None,
     invoke: int | None = None,
+    row: int | None = None,
     step: int | None = None,
     **options: Any,
 ) -> ActivationBrowser:
@@ -207,20 +232,16 @@ def show(
     ``source``: a traced ``Generator``, an ``ExecutionResult`` of a local run, an
     ``Invoker`` or a ``{module_path: tensor}`` dict. ``view``: one of ``logit_lens``,
     ``residual_norm``, ``module``, ``family``, ``attention`` (default: the logit lens
-    when the model allows it). ``invoke``: which prompt; ``step``: where the step
-    slider starts. ``options``: ``module``, ``position``, ``top_k``, ``layer``,
-    ``head``, ``track``, ``max_cells`` (see ``ViewSpec``), and ``compare``: other
-    invoke numbers whose logit lens is shown side by side with this one.
+    when the model allows it). ``invoke``: which ``generator.invoke`` (default: the
+    first that saved something); ``row``: which row of a batched invoke
+    (``generator.invoke([a, b])``; default 0); ``step``: where the step slider starts.
+    ``options``: ``module``, ``position``, ``top_k`` (1..20), ``layer``, ``head``,
+    ``track``, ``max_cells`` (see ``ViewSpec``), and ``compare``: other invoke numbers
+    whose logit lens is shown side by side with this one. A wrong type or value raises
+    a ViewError naming the valid ones.
     """
     capture = collect(source)
-    chosen = normalize_view(view) or default_view(capture)
-    compare = options.pop("compare", ())
-    if isinstance(compare, int):
-        compare = (compare,)
-    others = tuple(capture.index_of(i) for i in compare)
-    spec = ViewSpec(
-        view=chosen, invoke=capture.index_of(invoke), step=step, compare=others, **options
-    )
+    spec = resolve(capture, {"view": view, "invoke": invoke, "row": row, "step": step, **options})
     browser = ActivationBrowser(capture, spec)
     try:
         from IPython import get_ipython

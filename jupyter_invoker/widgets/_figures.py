@@ -58,14 +58,25 @@ class StepView:
 
 
 def step_views(
-    run: Run, positions: list[int], title: str, upto: int | None = None
+    run: Run,
+    positions: list[int],
+    title: str,
+    upto: int | None = None,
+    *,
+    steps: list[int] | None = None,
 ) -> list[StepView]:
-    """One :class:`StepView` per saved step ``<= upto`` that shows at least one entry."""
+    """One :class:`StepView` per saved step ``<= upto`` (and in ``steps``, the steps the
+    data covers, when given) that shows at least one entry. The title names the batch
+    row of a batched invoke."""
     last = run.step_list[-1] if upto is None else upto
+    if run.rows > 1:
+        title = f"{title} · row {run.row} of {run.rows}"
     views = []
     for step in run.step_list:
         if step > last:
             break
+        if steps is not None and step not in steps:
+            continue
         edge = run.n_prompt - 1 if step == 0 else run.step_position(step)
         count = sum(1 for p in positions if p <= edge)
         if count == 0:

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_COLUMNS",
     "MAX_TOKENS",
     "Grid",
+    "complete_family",
     "family_paths",
     "family_summary",
     "layer_family",
@@ -65,6 +66,7 @@ class Grid:
     zmax: float | None = None
     row_title: str = ""
     col_title: str = ""
+    steps: list[int] | None = None  # the generation steps z covers (None: every saved one)
 
 
 def token_label(token: str) -> str:
@@ -142,17 +144,48 @@ def family_paths(run: Run, pattern: str) -> list[tuple[int, str]]:
     return found
 
 
+def complete_family(
+    run: Run, pattern: str, step: int | None = None
+) -> tuple[list[tuple[int, str]], list[int]]:
+    """The members of a family saved at ``step`` and the steps where every one of them
+    was saved (so each member covers the same positions). ``step=None``: the step that
+    saved the most members (the latest of those). A module saved at some steps only
+    (``model.layers.5.output.save()`` after ``next()``) leaves the other steps' complete
+    set alone."""
+    found = family_paths(run, pattern)
+
+    def at(s: int) -> list[tuple[int, str]]:
+        return [(i, path) for i, path in found if path in run.steps.get(s, {})]
+
+    chosen = max(run.step_list, key=lambda s: (len(at(s)), s)) if step is None else step
+    members = at(chosen)
+    if not members:
+        with_any = [s for s in run.step_list if at(s)]
+        raise ViewError(
+            f"No module matching {pattern!r} was saved at step {chosen} of {run.label}; "
+            f"pass step= one of {with_any}."
+        )
+    steps = [s for s in run.step_list if all(p in run.steps[s] for _, p in members)]
+    return members, steps
+
+
 def family_summary(
-    run: Run, pattern: str, *, upto: int | None = None, max_tokens: int = MAX_TOKENS
+    run: Run,
+    pattern: str,
+    *,
+    upto: int | None = None,
+    step: int | None = None,
+    max_tokens: int = MAX_TOKENS,
 ) -> Grid:
     """Layer × token: the L2 norm over units of each module of a family
-    (``model.layers.*.mlp``) at each position."""
-    members = family_paths(run, pattern)
+    (``model.layers.*.mlp``) at each position: the members saved at ``step``, over the
+    steps that saved all of them (see :func:`complete_family`)."""
+    members, steps = complete_family(run, pattern, step)
     rows: list[torch.Tensor] = []
     positions: list[int] = []
     units = 0
     for _, path in members:  # one module at a time: memory stays at one activation
-        tensor, positions = run.activation(path, upto)
+        tensor, positions = run.activation(path, upto, steps=steps)
         units = tensor[0].numel()
         rows.append(torch.linalg.vector_norm(tensor.reshape(tensor.shape[0], -1), dim=-1))
     if len({r.shape[0] for r in rows}) != 1:
@@ -175,14 +208,22 @@ def family_summary(
         notes=notes,
         row_title="layer",
         col_title="token",
+        steps=steps,
     )
 
 
 def residual_norm(
-    run: Run, family: str | None = None, *, upto: int | None = None, max_tokens: int = MAX_TOKENS
+    run: Run,
+    family: str | None = None,
+    *,
+    upto: int | None = None,
+    step: int | None = None,
+    max_tokens: int = MAX_TOKENS,
 ) -> Grid:
     """Layer × token: the L2 norm of the residual stream (each decoder layer's output)."""
-    grid = family_summary(run, family or layer_family(run), upto=upto, max_tokens=max_tokens)
+    grid = family_summary(
+        run, family or layer_family(run), upto=upto, step=step, max_tokens=max_tokens
+    )
     grid.title = f"Residual norm · {grid.title.removesuffix(' output norm')}"
     return grid
 
@@ -218,4 +259,5 @@ def module_output(
         zmax=limit,
         row_title="token",
         col_title="unit" if group == 1 else f"first unit of each group of {group}",
+        steps=[s for s in run.step_list if path in run.steps[s]],
     )

@@ -113,6 +113,7 @@ class LensData:
     track: list[int] = field(default_factory=list)
     tracked: np.ndarray | None = None  # (layer, pos, len(track)) float32
     notes: list[str] = field(default_factory=list)
+    steps: list[int] | None = None  # the generation steps covered (None: every saved one)
 
 
 @torch.no_grad()
@@ -125,18 +126,21 @@ def logit_lens(
     max_cells: int = MAX_LENS_CELLS,
     focus: int | None = None,
     track: list[int] | None = None,
+    step: int | None = None,
 ) -> LensData:
     """Top-k tokens and probabilities of every decoder layer at every position.
 
     At most ``max_cells`` layer × position cells are computed: the positions are cut
     to a window ending at ``focus`` (default: the last), then layers are strided, and
     ``notes`` says so. ``track``: token ids whose probability is kept everywhere.
+    ``step``: the layers saved at that step, over the steps that saved all of them
+    (``complete_family``; default: the step that saved the most layers).
     """
-    from ._reduce import family_paths
+    from ._reduce import complete_family
 
-    members = family_paths(run, lens.layers)
+    members, steps = complete_family(run, lens.layers, step)
     first_path = members[0][1]
-    _, positions = run.activation(first_path, upto)
+    _, positions = run.activation(first_path, upto, steps=steps)
     notes: list[str] = []
     shortest = min(len(positions), 8)
     if len(members) * shortest > max_cells:
@@ -153,7 +157,7 @@ def logit_lens(
     dtype = weight.dtype if weight is not None else torch.float32
     track_ids = torch.tensor(list(track or []), dtype=torch.long, device=device)
 
-    hidden = torch.stack([run.activation(path, upto)[0][cut] for _, path in members])
+    hidden = torch.stack([run.activation(path, upto, steps=steps)[0][cut] for _, path in members])
 
     def read(block: torch.Tensor) -> torch.Tensor:  # (..., pos, d) -> probabilities
         logits = lens.head(lens.norm(block.to(device=device, dtype=dtype))).float()
@@ -190,4 +194,5 @@ def logit_lens(
         track=list(track or []),
         tracked=torch.cat(tracked).numpy().astype(np.float32) if tracked else None,
         notes=notes,
+        steps=steps,
     )

@@ -64,6 +64,7 @@ class Run:
     row: int = 0  # row in its invoke's batch
     pad: int = 0  # left padding of that row at step 0
     invoke: int = 0
+    rows: int = 1  # rows in its invoke's batch
 
     @property
     def step_list(self) -> list[int]:
@@ -93,14 +94,18 @@ class Run:
             )
         return outputs[path]
 
-    def activation(self, path: str, upto: int | None = None) -> tuple[torch.Tensor, list[int]]:
+    def activation(
+        self, path: str, upto: int | None = None, *, steps: list[int] | None = None
+    ) -> tuple[torch.Tensor, list[int]]:
         """``(positions, ...)`` float tensor of ``path`` over every saved step ``<= upto``
-        and the absolute position of each row."""
+        (and in ``steps`` when given) and the absolute position of each row."""
         last = self.step_list[-1] if upto is None else upto
         pieces: list[torch.Tensor] = []
         positions: list[int] = []
         for step in self.step_list:
             if step > last or path not in self.steps[step]:
+                continue
+            if steps is not None and step not in steps:
                 continue
             tensor = first_tensor(self.steps[step][path])
             if tensor is None or tensor.dim() < 2:
@@ -125,6 +130,7 @@ class Run:
             pieces.append(row.detach().float())
         if not pieces:
             self.raw(path, last if last in self.steps else self.step_list[0])
+            raise ViewError(f"{path!r} was not saved at steps {steps} of {self.label}.")
         return (pieces[0] if len(pieces) == 1 else torch.cat(pieces, dim=0)), positions
 
 
@@ -147,17 +153,29 @@ class Capture:
             )
         return self.runs[chosen]
 
-    def index_of(self, invoke: int | None) -> int:
-        """The prompt index of ``generator.invoke`` number ``invoke`` (its first batch row)."""
-        if invoke is None:
-            return 0
-        for i, run in enumerate(self.runs):
-            if run.invoke == invoke:
+    def invokes(self) -> list[int]:
+        """The ``generator.invoke`` numbers with saved outputs."""
+        return sorted({run.invoke for run in self.runs})
+
+    def index_of(self, invoke: int | None, row: int | None = None) -> int:
+        """The prompt index of batch row ``row`` (default 0) of ``generator.invoke``
+        number ``invoke`` (default: the first invoke with saved outputs)."""
+        chosen = self.runs[0].invoke if invoke is None else invoke
+        rows = [(i, run) for i, run in enumerate(self.runs) if run.invoke == chosen]
+        if not rows:
+            raise ViewError(
+                f"invoke={invoke} has no saved module output to show (invokes with saved "
+                f"outputs: {self.invokes()}). Call invoker.save_all() in that invoke, or pick "
+                "one of those."
+            )
+        wanted = 0 if row is None else row
+        for i, run in rows:
+            if run.row == wanted:
                 return i
-        kept = sorted({run.invoke for run in self.runs})
+        n = rows[0][1].rows
         raise ViewError(
-            f"invoke={invoke} has no saved module output to show (invokes with saved outputs: "
-            f"{kept}). Call invoker.save_all() in that invoke, or pick one of those."
+            f"row={row} does not exist: invoke {chosen} is a batch of {n} row(s); pass "
+            f"row= one of {list(range(n))}."
         )
 
 
@@ -207,6 +225,7 @@ def _from_generator(generator: Any) -> Capture:
                     row=row,
                     pad=pad,
                     invoke=inv.index,
+                    rows=input_ids.shape[0],
                 )
             )
     if not runs:

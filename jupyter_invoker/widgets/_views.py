@@ -12,6 +12,7 @@ pattern such as ``model.layers.*.mlp``) and ``attention`` (query × key of
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ import plotly.graph_objects as go
 
 from ..exceptions import ViewError
 from ._figures import (
+    StepView,
     attention_figure,
     compare_lens_figure,
     grid_figure,
@@ -31,6 +33,8 @@ from ._reduce_lens import MAX_LENS_CELLS, find_lens, logit_lens
 from ._source import Capture, Run
 
 __all__ = [
+    "MAX_TOP_K",
+    "OPTIONS",
     "VIEWS",
     "ViewSpec",
     "attention_available",
@@ -40,12 +44,17 @@ __all__ = [
     "family_choices",
     "module_choices",
     "normalize_view",
+    "resolve",
 ]
 
 VIEWS = ("logit_lens", "residual_norm", "module", "family", "attention")
 _ALIASES = {"lens": "logit_lens", "logit lens": "logit_lens", "residual": "residual_norm",
             "norm": "residual_norm", "module_output": "module", "attn": "attention",
             "steps": "logit_lens"}  # fmt: skip
+# The keywords of show() and browser.update().
+OPTIONS = ("view", "invoke", "row", "step", "module", "position", "top_k", "layer", "head",
+           "track", "max_cells", "compare")  # fmt: skip
+MAX_TOP_K = 20  # top-k tokens in the logit lens hover (the top-k control's range)
 
 
 @dataclass(frozen=True)
@@ -132,9 +141,110 @@ def _step(run: Run, step: int | None) -> int | None:
         return None
     if step not in run.steps:
         raise ViewError(
-            f"Step {step} was not saved for {run.label} (saved steps: {run.step_list})."
+            f"Step {step} was not saved for {run.label} (saved steps: {run.step_list}); "
+            f"pass step= one of {run.step_list}."
         )
     return step
+
+
+def _int(name: str, value: Any, valid: str) -> int | None:
+    """``value`` as an int (``None`` stays), or a ViewError naming the valid values."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ViewError(f"{name}={value!r} is a {type(value).__name__}: pass an int, {valid}.")
+    return int(value)
+
+
+def _text(name: str, value: Any, valid: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ViewError(f"{name}={value!r} is a {type(value).__name__}: pass a string, {valid}.")
+
+
+def resolve(capture: Capture, options: dict[str, Any], base: ViewSpec | None = None) -> ViewSpec:
+    """The :class:`ViewSpec` of ``show(**options)`` (``base=None``) or of
+    ``browser.update(**options)`` (changes to ``base``), every option checked for type
+    and range: a ViewError naming the valid values otherwise. ``invoke`` is a
+    ``generator.invoke`` number, ``row`` a row of its batch, ``compare`` invoke numbers."""
+    unknown = [name for name in options if name not in OPTIONS]
+    if unknown:
+        raise ViewError(
+            f"Unknown option {', '.join(map(repr, unknown))}: the options are {', '.join(OPTIONS)}."
+        )
+    spec = base if base is not None else ViewSpec()
+    changes: dict[str, Any] = {}
+    if "view" in options or base is None:
+        view = _text("view", options.get("view"), f"one of {', '.join(VIEWS)} (or None)")
+        changes["view"] = normalize_view(view) or default_view(capture)
+    if "invoke" in options or "row" in options or base is None:
+        invokes = capture.invokes()
+        if "invoke" in options or base is None:
+            invoke = _int("invoke", options.get("invoke"), f"one of {invokes} (or None)")
+        else:
+            invoke = capture.run(spec.invoke).invoke
+        row = _int("row", options.get("row"), "a row of the invoke's batch (or None for row 0)")
+        index = capture.index_of(invoke, row)
+        if index != spec.invoke:
+            changes["invoke"] = index
+            if base is not None and "step" not in options:
+                changes["step"] = None
+    run = capture.run(changes.get("invoke", spec.invoke))
+    if "step" in options:
+        changes["step"] = _step(
+            run, _int("step", options["step"], f"one of the saved steps {run.step_list}")
+        )
+    last = len(run.tokens) - 1
+    if "position" in options:
+        position = _int("position", options["position"], f"a token position 0..{last}")
+        if position is not None and not 0 <= position <= last:
+            raise ViewError(
+                f"position={position} is outside {run.label}: pass 0..{last} (or None for "
+                "the last token)."
+            )
+        changes["position"] = position
+    elif spec.position is not None and spec.position > last:
+        changes["position"] = None
+    if "top_k" in options:
+        top_k = _int("top_k", options["top_k"], f"1..{MAX_TOP_K}")
+        if top_k is None or not 1 <= top_k <= MAX_TOP_K:
+            raise ViewError(f"top_k={top_k!r} is out of range: pass an int from 1 to {MAX_TOP_K}.")
+        changes["top_k"] = top_k
+    if "max_cells" in options:
+        cells = _int("max_cells", options["max_cells"], f"at least 1 (default {MAX_LENS_CELLS})")
+        if cells is None or cells < 1:
+            raise ViewError(
+                f"max_cells={cells!r} is out of range: pass an int of at least 1 "
+                f"(default {MAX_LENS_CELLS})."
+            )
+        changes["max_cells"] = cells
+    for name, valid in (("layer", "a decoder layer number (or None for the last)"),
+                        ("head", "an attention head number (or None)")):  # fmt: skip
+        if name in options:
+            number = _int(name, options[name], valid)
+            if number is not None and number < 0:
+                raise ViewError(f"{name}={number} is negative: pass {valid}.")
+            changes[name] = number
+    if "module" in options:
+        changes["module"] = _text(
+            "module", options["module"], "a saved module path such as 'model.layers.3.mlp'"
+        )
+    if "track" in options:
+        changes["track"] = (
+            _text("track", options["track"], "a token to follow such as ' Paris'") or None
+        )
+    if "compare" in options:
+        compare = options["compare"]
+        items = (
+            []
+            if compare is None
+            else [compare]
+            if not isinstance(compare, (list, tuple))
+            else list(compare)
+        )
+        valid = f"invoke numbers from {capture.invokes()}"
+        changes["compare"] = tuple(capture.index_of(_int("compare", i, valid)) for i in items)
+    return spec.replace(**changes)
 
 
 def build(capture: Capture, spec: ViewSpec) -> go.Figure:
@@ -142,7 +252,6 @@ def build(capture: Capture, spec: ViewSpec) -> go.Figure:
     run = capture.run(spec.invoke)
     view = normalize_view(spec.view) or default_view(capture)
     step = _step(run, spec.step)
-    active = run.step_list.index(step) if step is not None else None
     if view == "logit_lens":
         if capture.model is None:
             raise ViewError(
@@ -158,7 +267,7 @@ def build(capture: Capture, spec: ViewSpec) -> go.Figure:
             if not track:
                 raise ViewError(f"track={spec.track!r} is no token of this model's vocabulary.")
         data = logit_lens(run, lens, top_k=spec.top_k, max_cells=spec.max_cells,
-                          focus=spec.position, track=track)  # fmt: skip
+                          focus=spec.position, track=track, step=step)  # fmt: skip
 
         def decode(ids: list[int]) -> list[str]:
             return [str(t) for t in tokenizer.batch_decode([[i] for i in ids])]
@@ -176,28 +285,38 @@ def build(capture: Capture, spec: ViewSpec) -> go.Figure:
             ]
             return compare_lens_figure(pairs, decode, lens)
         title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
-        views = step_views(run, data.positions, title)
-        return lens_figure(data, run, decode, lens, views, active=active, focus=spec.position)
+        views = step_views(run, data.positions, title, steps=data.steps)
+        return lens_figure(
+            data, run, decode, lens, views, active=_active(views, step), focus=spec.position
+        )
     if view == "attention":
         data_a = attention(run, layer=spec.layer, head=spec.head)
         title = f"Attention · {data_a.path} · layer {data_a.layer}"
-        return attention_figure(
-            data_a, run, step_views(run, data_a.positions, title), active=active
-        )
+        views = step_views(run, data_a.positions, title)
+        return attention_figure(data_a, run, views, active=_active(views, step))
     if view == "residual_norm":
-        grid = residual_norm(run)
+        grid = residual_norm(run, step=step)
     elif view == "family":
         pattern = spec.module or f"{layer_family(run)}.*.mlp"
         if "*" not in pattern:
             raise ViewError(f"family needs a pattern with * for the layer number, not {pattern!r}.")
         family_paths(run, pattern)
-        grid = family_summary(run, pattern)
+        grid = family_summary(run, pattern, step=step)
     else:
         path = spec.module or default_module(run)
         if path.endswith(".output"):
             path = path[: -len(".output")]
         grid = module_output(run, path)
-    return grid_figure(grid, step_views(run, grid.positions, grid.title), active=active)
+    views = step_views(run, grid.positions, grid.title, steps=grid.steps)
+    return grid_figure(grid, views, active=_active(views, step))
+
+
+def _active(views: list[StepView], step: int | None) -> int | None:
+    """The slider index of ``step`` (None: the last): its view, else the last one before."""
+    if step is None or not views:
+        return None
+    before = [i for i, view in enumerate(views) if view.step <= step]
+    return before[-1] if before else 0
 
 
 def attention_available(run: Run) -> bool:

@@ -116,3 +116,15 @@ def test_controls_update_the_figure_in_place(kernel: Any) -> None:
     assert fig["layout"]["title"]["text"].startswith("model.layers.0.")
     sent = _run(kernel, "print(browser.sent)")
     assert "".join(m["content"]["text"] for m in sent if m["msg_type"] == "stream").strip() == "7"
+
+
+def test_update_as_the_last_line_of_a_cell_sends_one_figure(kernel: Any) -> None:
+    shown = _run(kernel, SETUP)
+    display_id = [m for m in shown if m["msg_type"] == "display_data"][1]["content"]["transient"][
+        "display_id"
+    ]
+    messages = _run(kernel, 'browser.update(view="residual_norm")')
+    updates = _figures(messages, "update_display_data")
+    assert len(updates) == 1 and updates[0]["content"]["transient"]["display_id"] == display_id
+    assert not _figures(messages, "display_data") and not _figures(messages, "execute_result")
+    assert not [m for m in messages if m["msg_type"] == "execute_result"]
