@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ._base import Invoker, run_sync
 from ._registry import InvokerFactory
 from ._result import ExecutionResult, as_result
-from ._selection import resolve_run
+from ._selection import RunChoice, resolve_run
 
 if TYPE_CHECKING:
     from ..prompty import Prompty
@@ -73,7 +73,29 @@ def plan(
         base.model.configuration = {}
     merged = {**(stored or {}), **(configuration or {})}
     run = base.with_overrides(invoker=name, configuration=merged or None, parameters=parameters)
+    if stored:
+        # An unset ${env:} in a stored field is blamed on its connection, not on the file.
+        origin = _origin(choice, prompty)
+        given = _field_names(configuration, name)
+        for key in _field_names(stored, name) - given:
+            run.configuration_sources[key] = origin
     return name, run
+
+
+def _field_names(configuration: Mapping[str, Any] | None, invoker: str) -> set[str]:
+    from ..prompty._config import normalize_configuration
+
+    if not configuration:
+        return set()
+    return set(normalize_configuration(configuration, invoker, where="the configuration"))
+
+
+def _origin(choice: RunChoice, prompty: Prompty) -> str:
+    from ._store import store_path
+
+    if choice.connection is not None:
+        return f"connection {choice.connection!r} (in the invoker store {store_path()})"
+    return f"the selection for {prompty.path} (in the invoker store {store_path()})"
 
 
 def _prepare(prompty: Prompty, inputs: Mapping[str, Any] | None) -> Any:

@@ -89,6 +89,10 @@ class Prompty:
     api: str = "chat"  # "chat" or "completion": what render() returns
     extra: dict[str, Any] = field(default_factory=dict)
     template_line: int = 1  # line of the file holding the template's first line
+    #: Where a ``model.configuration`` field came from when not from the file itself
+    #: ("connection 'work-openai' in the invoker store /.../selections.json"): an unset
+    #: ``${env:}`` in it is blamed on that place, not on the file.
+    configuration_sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def invoker(self) -> str:
@@ -132,6 +136,8 @@ class Prompty:
                 copy_data(dict(configuration)), target, where="the configuration override"
             )
             config.update(extra)
+            for key in extra:
+                new.configuration_sources[key] = "the configuration override"
         new.model.configuration = normalize_configuration(
             config, target, where="the configuration override"
         )
@@ -161,6 +167,7 @@ class Prompty:
             },
             outputs=copy_data(self.outputs),
             extra=copy_data(self.extra),
+            configuration_sources=dict(self.configuration_sources),
         )
 
     def __repr__(self) -> str:

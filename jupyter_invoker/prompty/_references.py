@@ -205,31 +205,43 @@ def resolve_files(
     return value
 
 
-def _env_value(ref: EnvReference, *, path: Path, field: str) -> str:
+def _env_value(ref: EnvReference, *, path: Path, field: str, owner: str | None = None) -> str:
     value = os.environ.get(ref.variable)
     if value is not None:
         return value
     if ref.default is not None:
         return ref.default
+    other = (
+        f"or write a default as ${{env:{ref.variable}:value}}"
+        if owner is None
+        else "or change it there to name a variable that is set"
+    )
     raise PromptyReferenceError(
-        f"Environment variable {ref.variable} is not set, and {path} needs it for `{field}` "
-        f"(written there as ${{env:{ref.variable}}}). Set it before running the prompt: "
-        f"`export {ref.variable}=...` in the shell that starts Jupyter, or "
-        f'`os.environ["{ref.variable}"] = ...` in the notebook; or write a default as '
-        f"${{env:{ref.variable}:value}}."
+        f"Environment variable {ref.variable} is not set, and {owner or path} needs it for "
+        f"`{field}` (written there as ${{env:{ref.variable}}}). Set it before running the "
+        f"prompt: `export {ref.variable}=...` in the shell that starts Jupyter, or "
+        f'`os.environ["{ref.variable}"] = ...` in the notebook; {other}.'
     )
 
 
 def resolve_env(
-    value: Any, *, path: Path, field: str, secret: bool = False, secrets: bool = True
+    value: Any,
+    *,
+    path: Path,
+    field: str,
+    secret: bool = False,
+    secrets: bool = True,
+    owner: str | None = None,
 ) -> Any:
     """Resolve every ``${env:}`` in ``value``.
 
     With ``secrets`` (configuration), strings under key-like names come back as Secret.
+    ``owner``: where ``value`` was written when not in the file ``path`` (a stored
+    connection); an unset variable's error names it.
     """
     ref = parse_env_reference(value)
     if ref is not None:
-        resolved = _env_value(ref, path=path, field=field)
+        resolved = _env_value(ref, path=path, field=field, owner=owner)
         return Secret(resolved) if secret or isinstance(value, Secret) else resolved
     if isinstance(value, Mapping):
         return {
@@ -239,12 +251,20 @@ def resolve_env(
                 field=f"{field}.{key}",
                 secret=secret or (secrets and is_secret_key(key)),
                 secrets=secrets,
+                owner=owner,
             )
             for key, item in value.items()
         }
     if isinstance(value, list):
         return [
-            resolve_env(item, path=path, field=f"{field}.{i}", secret=secret, secrets=secrets)
+            resolve_env(
+                item,
+                path=path,
+                field=f"{field}.{i}",
+                secret=secret,
+                secrets=secrets,
+                owner=owner,
+            )
             for i, item in enumerate(value)
         ]
     if secret and isinstance(value, str):
@@ -262,9 +282,17 @@ def resolve_configuration(prompty: Prompty) -> dict[str, Any]:
     :class:`~jupyter_invoker._secrets.Secret`; unwrap them with ``reveal()`` only at
     the SDK boundary. An unset variable without a default raises
     :class:`~jupyter_invoker.exceptions.PromptyReferenceError` naming the variable,
-    the file and the ``export`` that fixes it.
+    the file (or, for a field from a stored connection, the connection and the store:
+    ``prompty.configuration_sources``) and the ``export`` that fixes it.
     """
-    result = resolve_env(
-        prompty.model.configuration, path=prompty.path, field="model.configuration"
-    )
-    return dict(result)
+    sources = prompty.configuration_sources
+    return {
+        key: resolve_env(
+            value,
+            path=prompty.path,
+            field=f"configuration.{key}" if key in sources else f"model.configuration.{key}",
+            secret=is_secret_key(key),
+            owner=sources.get(key),
+        )
+        for key, value in prompty.model.configuration.items()
+    }

@@ -190,3 +190,36 @@ def test_result_repr_and_str() -> None:
     assert repr(result).startswith("ExecutionResult(invoker='openai', model='gpt', text='Paris")
     assert len(repr(result)) < 140
     assert str(result) == "Paris" * 30
+
+
+def test_an_unset_variable_is_blamed_on_where_it_was_written(
+    write_prompt: PromptWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jupyter_invoker.exceptions import PromptyReferenceError
+    from jupyter_invoker.invokers import save_connection, set_default
+    from jupyter_invoker.invokers._store import store_path
+
+    monkeypatch.delenv("QA_KEY", raising=False)
+    path = write_prompt()  # capital.prompty: no configuration, no key
+    connection = {"name": "gpt-4o-mini", "base_url": "http://127.0.0.1:9/v1"}
+    save_connection("work-openai", "openai", {**connection, "api_key": "${env:QA_KEY}"})
+    set_default("openai", "work-openai")
+    with pytest.raises(PromptyReferenceError) as info:
+        execute(path, invoker="openai")
+    message = str(info.value)
+    assert "Environment variable QA_KEY is not set" in message
+    assert f"connection 'work-openai' (in the invoker store {store_path()})" in message
+    assert "`configuration.api_key` (written there as ${env:QA_KEY})" in message
+    assert str(path) not in message and "model.configuration" not in message
+    # A selection's stored configuration names the selection and the store.
+    select_invoker(path, "openai", configuration={**connection, "api_key": "${env:QA_KEY}"})
+    with pytest.raises(PromptyReferenceError) as info:
+        execute(path)
+    assert f"the selection for {path} (in the invoker store {store_path()})" in str(info.value)
+    # A key given to execute() is the override's; the file's own key is the file's.
+    with pytest.raises(PromptyReferenceError, match="the configuration override needs it"):
+        execute(path, configuration={"api_key": "${env:QA_KEY}"})
+    own = write_prompt({"type": "openai", **connection, "api_key": "${env:QA_KEY}"})
+    with pytest.raises(PromptyReferenceError) as info:
+        execute(own)
+    assert f"{own} needs it for `model.configuration.api_key`" in str(info.value)
