@@ -24,7 +24,15 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 
 from ._display import LiveOutput, suppress_value
-from ._magic_names import Word, check_input_names, choose_model, resolve_inputs, resolve_target
+from ._magic_names import (
+    Word,
+    check_input_names,
+    check_required_inputs,
+    choose_model,
+    input_advice,
+    resolve_inputs,
+    resolve_target,
+)
 
 if TYPE_CHECKING:
     from .invokers import ExecutionResult
@@ -151,6 +159,7 @@ def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[
         )
     if is_prompty:
         check_input_names(target, inputs)
+        check_required_inputs(target, inputs)
     jobs = []
     for name in names:
         if not is_prompty and name in LOCAL:  # prompt text on the local model: no store read
@@ -236,9 +245,14 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
     __tracebackhide__ = True
     from ._local_run import check_patterns, compile_body, has_code, run_local, saved_anything
 
+    from .exceptions import PromptyRenderError
+
     target = resolve_target(shell, opts.target)
     inputs = resolve_inputs(shell, opts.inputs)
-    jobs = plan_jobs(opts, target, inputs)
+    try:
+        jobs = plan_jobs(opts, target, inputs)
+    except PromptyRenderError as exc:  # a missing input: one line, advising -i
+        raise UsageError(input_advice(str(exc))) from None
     api = [job.title for job in jobs if not job.local]
     if api and isinstance(target, list) and target and isinstance(target[0], str):
         raise UsageError(
@@ -256,6 +270,9 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
         from ._many import run_many
 
         results = run_many(shell, jobs, inputs, opts, body)
+        for result in results:
+            if opts.display and result.generator is not None and saved_anything(result.generator):
+                show_browser(result)
         return _finish(shell, results, opts, opts.display)
     job = jobs[0]
     live = LiveOutput([job.title], enabled=opts.display)
@@ -266,6 +283,8 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
         except BaseException as exc:
             live.finish(0, header=f"{job.title} · failed: {type(exc).__name__}")
             live.close()
+            if isinstance(exc, PromptyRenderError):
+                raise UsageError(input_advice(str(exc))) from None
             raise
         live.finish(0, header=header(result, job.title), text=result.text)
         live.close()
@@ -300,16 +319,21 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
 def run_generate(shell: Any, opts: GenerateOptions, body: str) -> Any:
     """``%%generate``: the body inside one Generator with ``invoke`` bound."""
     __tracebackhide__ = True
-    from ._local_run import compile_body, run_generate_body, saved_anything
+    from ._local_run import check_patterns, compile_body, run_generate_body, saved_anything
 
     lm = choose_model(shell, opts.model)
+    try:
+        check_patterns(lm, opts.save)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     code = compile_body(shell, "%%generate", opts.line, body)
     kwargs = {"max_new_tokens": opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS}
     live = LiveOutput(["generate"], enabled=opts.display)
     live.start()
     try:
         result = run_generate_body(shell, lm, kwargs, code=code, trace=opts.trace,
-                                   save_all=opts.save_all, live=live)  # fmt: skip
+                                   save_all=opts.save_all, save=opts.save,
+                                   live=live)  # fmt: skip
     except BaseException as exc:
         what = (
             "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"

@@ -128,6 +128,22 @@ def test_save_pattern_keeps_matching_modules_and_the_body_saves(
     assert shown == [result]
 
 
+def test_two_local_runs_side_by_side_each_open_the_browser(
+    shell: InteractiveShell, displays: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jupyter_invoker
+
+    shown: list[object] = []
+    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    results = shell.run_line_magic(
+        "invoke", f"{EIFFEL} --invoker local,huggingface --max-new-tokens 1 --save lm_head"
+    )
+    assert [r.invoker for r in results] == ["local", "local"] and shown == results
+    final = displays.live()[-1]
+    assert "── local · SmolLM2-135M-Instruct · 1 tokens · " in final
+    assert "── local (huggingface) · SmolLM2-135M-Instruct · 1 tokens · " in final
+
+
 def test_save_pattern_matching_nothing_names_it(shell: InteractiveShell) -> None:
     with pytest.raises(UsageError, match=r"--save 'model\.layerz\.\*' matches no module"):
         shell.run_line_magic("invoke", f"{EIFFEL} --save model.layerz.*")
