@@ -162,20 +162,27 @@ class _SavingInvoke:
     def __init__(self, invoke: Callable[..., Invoker], steps: int) -> None:
         self._invoke = invoke
         self._steps = steps
+        self.targets: list[tuple[Invoker, dict[int, dict[str, Any]]]] = []
 
     def __call__(self, input: Any, **kwargs: Any) -> _SavingContext:
-        return _SavingContext(self._invoke(input, **kwargs), self._steps)
+        return _SavingContext(self._invoke(input, **kwargs), self._steps, self.targets)
 
 
 class _SavingContext:
-    def __init__(self, invoker: Invoker, steps: int) -> None:
+    def __init__(
+        self,
+        invoker: Invoker,
+        steps: int,
+        targets: list[tuple[Invoker, dict[int, dict[str, Any]]]],
+    ) -> None:
         self._invoker = invoker
         self._steps = steps
+        self._targets = targets
 
     def __enter__(self) -> Invoker:
         invoker = self._invoker.__enter__()
         try:
-            save_every_step(invoker, self._steps)
+            self._targets.append((invoker, save_every_step(invoker, self._steps)))
         except BaseException as exc:
             invoker.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -193,18 +200,27 @@ def run_generate_body(
     code: CodeType | None,
     trace: bool = False,
     save_all: bool = False,
+    save: list[str] | None = None,
     live: LiveOutput | None = None,
 ) -> ExecutionResult:
-    """``%%generate``: the body inside one Generator, ``invoke`` bound to its invoke."""
+    """``%%generate``: the body inside one Generator, ``invoke`` bound to its invoke
+    (saving every module at every step with ``--save-all``, the ``--save`` ones with
+    ``--save PATTERN``)."""
     __tracebackhide__ = True
     ns = shell.user_ns
     steps = 1 if trace else int(kwargs["max_new_tokens"])
     started = time.perf_counter()
+    saving: _SavingInvoke | None = None
     with _context(lm, kwargs, trace, _streamer(lm, live, 0)) as generator:
         ns["generator"] = generator
-        ns["invoke"] = _SavingInvoke(generator.invoke, steps) if save_all else generator.invoke
+        if save_all or save:
+            saving = _SavingInvoke(generator.invoke, steps)
+        ns["invoke"] = saving or generator.invoke
         _exec(shell, code)
     elapsed = time.perf_counter() - started
+    if saving is not None and save and not save_all:
+        for invoker, targets in saving.targets:
+            _keep_matching(invoker, targets, save)
     return _result(lm, generator, generator.invokers, None, kwargs, elapsed)
 
 

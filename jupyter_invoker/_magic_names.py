@@ -13,6 +13,7 @@ never bound over a ``model`` that holds something else.
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -25,7 +26,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Word",
     "check_input_names",
+    "check_required_inputs",
     "choose_model",
+    "input_advice",
     "resolve_inputs",
     "resolve_target",
     "user_names",
@@ -135,6 +138,30 @@ def check_input_names(prompty: Prompty, inputs: dict[str, Any]) -> None:
             f"{prompty.path.name} has no input {', '.join(map(repr, unknown))}; its inputs "
             f"are {', '.join(sorted(known)) or 'none'}. Fix the -i name."
         )
+
+
+def check_required_inputs(prompty: Prompty, inputs: dict[str, Any]) -> None:
+    """A required input with no value, sample or default: say how to give it with ``-i``."""
+    missing = [
+        name
+        for name, spec in prompty.inputs.items()
+        if spec.required
+        and not spec.has_default
+        and name not in inputs
+        and name not in prompty.sample
+    ]
+    if missing:
+        given = ", ".join(sorted(inputs)) or "none"
+        fill = " ".join(f"-i {name}=..." for name in missing)
+        raise UsageError(
+            f"{prompty.path.name} needs the input(s) {', '.join(missing)}, not given (-i "
+            f"given: {given}). Add {fill} (a value, or $var for a notebook variable)."
+        )
+
+
+def input_advice(message: str) -> str:
+    """A render error's ``inputs={'city': ...}`` advice, as the magic's ``-i city=...``."""
+    return re.sub(r"inputs=\{'(\w+)': \.\.\.\}", r"-i \1=...", message)
 
 
 def choose_model(shell: Any, var: str | None) -> LanguageModel:

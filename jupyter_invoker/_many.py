@@ -1,6 +1,6 @@
 """``%invoke TARGET --invoker local,openai,serverless``: one prompt, several backends.
 
-    results = run_many(shell, jobs, inputs, opts, body)   # a list of ExecutionResult
+    results = run_many(shell, jobs, inputs, opts, body)   # ExecutionResult, one per invoker
 
 API invokers run concurrently on one event loop in a worker thread (``execute_async``,
 streaming into their own pane); local runs go one after another on the calling thread
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -72,7 +73,7 @@ class _Background:
 
 def run_many(
     shell: Any, jobs: list[Job], inputs: dict[str, Any], opts: InvokeOptions, body: str
-) -> list[ExecutionResult]:
+) -> list[ExecutionResult | Exception]:
     __tracebackhide__ = True
     from ._local_run import check_patterns, compile_body, run_local
     from ._magic_names import choose_model
@@ -132,16 +133,32 @@ def run_many(
         live.close()
         raise
     live.close()
+    for i in local:
+        if isinstance(outcomes[i], BaseException):
+            raise outcomes[i]
     for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            raise outcome
+        if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+            raise outcome  # a cancellation or interrupt inside the API calls
+    if all(isinstance(outcome, Exception) for outcome in outcomes):
+        failures = "; ".join(f"{jobs[i].title}: {sentence(o)}" for i, o in enumerate(outcomes))
+        raise UsageError(f"Every invoker failed. {failures}")
     return list(outcomes)
+
+
+def sentence(exc: BaseException) -> str:
+    """An error as one sentence: its first sentence, ``-i`` advice for a missing input."""
+    from ._magic_names import input_advice
+
+    text = " ".join(input_advice(str(exc)).split()) or type(exc).__name__
+    end = re.search(r"(?<!e\.g)(?<!i\.e)\.\s", text)
+    return text if end is None else text[: end.start() + 1]
 
 
 def _show(live: LiveOutput, pane: int, title: str, outcome: Any) -> None:
     from ._run_magic import header
 
     if isinstance(outcome, BaseException):
-        live.finish(pane, header=f"{title} · failed", text=f"{type(outcome).__name__}: {outcome}")
+        live.finish(pane, header=f"{title} · failed: {type(outcome).__name__}",
+                    text=sentence(outcome))  # fmt: skip
     else:
         live.finish(pane, header=header(outcome, title), text=outcome.text)

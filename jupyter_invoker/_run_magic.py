@@ -75,6 +75,7 @@ class GenerateOptions:
     max_new_tokens: int | None = None
     trace: bool = False
     save_all: bool = False
+    save: list[str] = field(default_factory=list)
     display: bool = True
     out: str | None = None
     line: str = ""
@@ -244,7 +245,6 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
     """``%invoke`` / ``%%invoke``: see the module docstring."""
     __tracebackhide__ = True
     from ._local_run import check_patterns, compile_body, has_code, run_local, saved_anything
-
     from .exceptions import PromptyRenderError
 
     target = resolve_target(shell, opts.target)
@@ -270,8 +270,10 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
         from ._many import run_many
 
         results = run_many(shell, jobs, inputs, opts, body)
-        for result in results:
-            if opts.display and result.generator is not None and saved_anything(result.generator):
+        for result in results:  # a failed API invoker's place holds its exception
+            if isinstance(result, Exception) or result.generator is None:
+                continue
+            if opts.display and saved_anything(result.generator):
                 show_browser(result)
         return _finish(shell, results, opts, opts.display)
     job = jobs[0]

@@ -24,11 +24,19 @@ from __future__ import annotations
 
 import argparse
 import io
+import re
 import shlex
 from typing import Any, NoReturn
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    no_var_expand,
+)
 
 from ._magic_names import Word
 from ._run_magic import GenerateOptions, InvokeOptions, run_generate, run_invoke
@@ -57,10 +65,36 @@ def split_words(line: str) -> list[Word]:
     return words
 
 
+# Names the magics bind in the notebook themselves: ``--out`` may not take them.
+BOUND_NAMES = ("model", "generator", "invoker", "invoke")
+_TAG = re.compile(r"'\\x00(\d+)'|\x00(\d+)")  # a placeholder, bare or as repr() shows it
+
+
+def _shown(word: Word) -> str:
+    """A word as the user wrote it: quoted words in quotes."""
+    if not word.quoted:
+        return word.text
+    return f'"{word.text}"' if '"' not in word.text else shlex.quote(word.text)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises UsageError (usage line + what was wrong) instead of exiting."""
+    """argparse that raises UsageError (usage line + what was wrong) instead of exiting.
+
+    No abbreviations: ``--save`` is ``--save``, never a prefix of ``--save-all``."""
+
+    words: list[Word] = []
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_abbrev=False, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        words = self.words
+
+        def user_word(match: re.Match[str]) -> str:
+            index = int(match.group(1) or match.group(2))
+            return _shown(words[index]) if index < len(words) else match.group(0)
+
+        message = _TAG.sub(user_word, message)
         raise UsageError(f"{self.format_usage().strip()}\n{self.prog}: {message}")
 
 
@@ -79,6 +113,7 @@ def _local_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=_positive, metavar="N")
     parser.add_argument("--trace", action="store_true", help="one forward pass, no generation")
     parser.add_argument("--save-all", action="store_true", help="save every module, every step")
+    parser.add_argument("--save", action="append", default=[], metavar="PATTERN")
     parser.add_argument("--no-display", action="store_true", help="show nothing while running")
     parser.add_argument("--out", metavar="VAR", help="also bind the result to VAR")
 
@@ -93,23 +128,28 @@ _INVOKE.add_argument("target", nargs="?", metavar="TARGET")
 _local_options(_INVOKE)
 _INVOKE.add_argument("--invoker", metavar="NAME[,NAME...]")
 _INVOKE.add_argument("-i", "--input", action="append", default=[], metavar="KEY=VALUE")
-_INVOKE.add_argument("--save", action="append", default=[], metavar="PATTERN")
 
 _GENERATE = _Parser(
     prog="%%generate",
     add_help=False,
     usage="%%%%generate [--model VAR] [--max-new-tokens N] [--trace] [--save-all] "
-    "[--no-display] [--out VAR]",
+    "[--save PATTERN]... [--no-display] [--out VAR]",
 )
 _local_options(_GENERATE)
 
 
-def _parse(parser: argparse.ArgumentParser, line: str) -> tuple[argparse.Namespace, list[Word]]:
+def _parse(parser: _Parser, line: str) -> tuple[argparse.Namespace, list[Word]]:
     words = split_words(line)
     # Each word goes to argparse as a placeholder, so a quoted word is never taken for an
     # option ("-1 degrees") and its quoting survives to tell a literal from a variable.
+    # Error messages show the user's own words again (_Parser.error).
     tags = [f"\x00{i}" if word.quoted else word.text for i, word in enumerate(words)]
+    parser.words = words
     args = parser.parse_args(tags)
+    for name in ("model", "out", "invoker"):
+        word = _word(getattr(args, name, None), words)
+        if word is not None:
+            setattr(args, name, word.text)
     return args, words
 
 
@@ -121,9 +161,17 @@ def _word(value: str | None, words: list[Word]) -> Word | None:
     return Word(value, quoted=False)
 
 
-def _out(parser: argparse.ArgumentParser, name: str | None) -> str | None:
-    if name is not None and not name.isidentifier():
+def _out(parser: argparse.ArgumentParser, name: str | None, model: str | None) -> str | None:
+    if name is None:
+        return None
+    if not name.isidentifier():
         parser.error(f"--out needs a variable name, not {name!r}")
+    if name in BOUND_NAMES or name == model:
+        why = "holds the --model" if name == model else "is a name the magic binds itself"
+        parser.error(
+            f"--out {name}: `{name}` {why} ({', '.join(BOUND_NAMES)}); binding the result "
+            "there would break the next magic. Choose another name (e.g. --out result)"
+        )
     return name
 
 
@@ -154,21 +202,22 @@ def parse_invoke(line: str) -> InvokeOptions:
         save_all=args.save_all,
         save=[w.text for w in (_word(p, words) for p in args.save) if w is not None],
         display=not args.no_display,
-        out=_out(_INVOKE, args.out),
+        out=_out(_INVOKE, args.out, args.model),
         line=line,
     )
 
 
 def parse_generate(line: str) -> GenerateOptions:
     """``%%generate`` arguments as :class:`GenerateOptions` (UsageError if bad)."""
-    args, _ = _parse(_GENERATE, line)
+    args, words = _parse(_GENERATE, line)
     return GenerateOptions(
         model=args.model,
         max_new_tokens=args.max_new_tokens,
         trace=args.trace,
         save_all=args.save_all,
+        save=[w.text for w in (_word(p, words) for p in args.save) if w is not None],
         display=not args.no_display,
-        out=_out(_GENERATE, args.out),
+        out=_out(_GENERATE, args.out, args.model),
         line=line,
     )
 
@@ -177,6 +226,10 @@ def parse_generate(line: str) -> GenerateOptions:
 class InvokerMagics(Magics):
     """The jupyter_invoker magics (registered by ``%load_ext jupyter_invoker``)."""
 
+    # no_var_expand: IPython would otherwise expand $var and {expr} in the line before
+    # the magic reads it (splitting "United States" into two words, running a prompt
+    # whose {x} was evaluated). The magic reads `-i key=$var` itself.
+    @no_var_expand
     @line_cell_magic
     def invoke(self, line: str, cell: str | None = None) -> Any:
         """Run a prompt: ``%%invoke TARGET [options]`` (local, the body runs inside the
@@ -191,17 +244,20 @@ class InvokerMagics(Magics):
         __tracebackhide__ = True
         return run_invoke(self.shell, parse_invoke(line), cell or "")
 
+    @no_var_expand
     @cell_magic
     def generate(self, line: str, cell: str) -> Any:
         """``%%generate [options]``: the body runs inside one ``model.generate(...)`` with
         ``model``, ``generator`` and ``invoke`` (= ``generator.invoke``) bound.
 
         Options: ``--model VAR``, ``--max-new-tokens N``, ``--trace``, ``--save-all``,
-        ``--no-display``, ``--out VAR``.
+        ``--save PATTERN``, ``--no-display``, ``--out VAR`` (not one of the names the
+        magic binds: model, generator, invoker, invoke).
         """
         __tracebackhide__ = True
         return run_generate(self.shell, parse_generate(line), cell)
 
+    @no_var_expand
     @line_magic
     def invoker(self, line: str) -> Any:
         """``%invoker list | use NAME [for PROMPT] | show [PROMPT] | clear PROMPT``."""
