@@ -13,8 +13,10 @@ from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_invoker import LanguageModel
+from jupyter_invoker.exceptions import InvokerConfigError
+from jupyter_invoker.invokers import ExecutionResult
 
-from .conftest import hooks_left, live_greenlets, write_prompt
+from .conftest import Recorder, hooks_left, live_greenlets, write_prompt
 
 EIFFEL = '"The Eiffel Tower is in the city of"'
 
@@ -30,6 +32,10 @@ EIFFEL = '"The Eiffel Tower is in the city of"'
         (f"{EIFFEL} -i city", "-i/--input takes KEY=VALUE"),
         (f"{EIFFEL} --out 1x", "--out needs a variable name, not '1x'"),
         (f"{EIFFEL} --invoker ,", "--invoker needs a name"),
+        (f'{EIFFEL} --bogus "a b"', 'unrecognized arguments: --bogus "a b"'),  # not "--bogus  2"
+        (f"{EIFFEL} --sav x", "unrecognized arguments: --sav x"),  # no abbreviations
+        (f"{EIFFEL} --out model", "--out model: `model` is a name the magic binds itself"),
+        (f"{EIFFEL} --out invoke", "--out invoke: `invoke` is a name the magic binds itself"),
         ('"unclosed', "No closing quotation"),
     ],
 )
@@ -50,6 +56,32 @@ def test_bad_options_print_usage_and_no_traceback(
 def test_generate_bad_option(shell: InteractiveShell) -> None:
     with pytest.raises(UsageError, match=r"(?s)usage: %%generate .*unrecognized arguments: x"):
         shell.run_cell_magic("generate", "x", "pass\n")
+    # --save is its own option, never an abbreviation of --save-all
+    with pytest.raises(UsageError, match=r"argument --save: expected one argument"):
+        shell.run_cell_magic("generate", "--save", "pass\n")
+    with pytest.raises(UsageError, match=r"unrecognized arguments: --save-al"):
+        shell.run_cell_magic("generate", "--save-al", "pass\n")
+    with pytest.raises(UsageError, match=r"--out generator: `generator` is a name the magic"):
+        shell.run_cell_magic("generate", "--out generator", "pass\n")
+    assert "generator" not in shell.user_ns
+
+
+def test_missing_required_input_advises_dash_i(
+    shell: InteractiveShell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("req.prompty").write_text(
+        "---\nname: req\ninputs:\n  city:\n    type: string\n    required: true\n---\n"
+        "user:\nWeather in {{city}}?\n"
+    )
+    Path("und.prompty").write_text("---\nname: und\n---\nuser:\nWeather in {{city}}?\n")
+    with pytest.raises(UsageError, match=r"needs the input\(s\) city.*Add -i city=\.\.\."):
+        shell.run_line_magic("invoke", "req.prompty")
+    with pytest.raises(UsageError, match=r"uses input `city`, which was not given.*-i city="):
+        shell.run_line_magic("invoke", "und.prompty")
+    capsys.readouterr()
+    shell.run_cell("%invoke req.prompty")
+    err = capsys.readouterr().err
+    assert "-i city=..." in err and "inputs={" not in err and "Traceback" not in err
 
 
 def test_unknown_bare_word_names_both_possibilities(shell: InteractiveShell) -> None:
@@ -156,3 +188,37 @@ def test_interrupt_stops_generation_within_one_step(
     assert len(steps) - at_interrupt[0] <= 1
     assert hooks_left(lm) == [] and lm._active_generator is None
     assert shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 2").text.strip()
+
+
+def test_dollar_and_braces_reach_the_magic_unexpanded(shell: InteractiveShell) -> None:
+    # run_cell goes through IPython's $var / {expr} expansion, as a kernel does
+    write_prompt(Path.cwd())
+    shell.user_ns.update(c="United States", x=5)
+    run = shell.run_cell("%invoke capital.prompty -i country=$c --max-new-tokens 1 --out r1")
+    assert run.success, run.error_in_exec or run.error_before_exec
+    assert "capital of United States?" in str(shell.user_ns["r1"].prepared)
+    run = shell.run_cell('%invoke "Price is $5 for {x}" --max-new-tokens 1 --out r2')
+    assert run.success, run.error_in_exec or run.error_before_exec
+    assert "Price is $5 for {x}" in str(shell.user_ns["r2"].prepared)
+
+
+def test_a_failing_api_invoker_keeps_the_other_answers(
+    shell: InteractiveShell, displays: Recorder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = shell.run_cell(
+        f"%invoke {EIFFEL} --invoker local,openai --max-new-tokens 1 --out rs", store_history=True
+    )
+    assert run.success, run.error_in_exec
+    results = shell.user_ns["rs"]
+    assert run.result is results and shell.user_ns["_"] is results
+    assert isinstance(results[0], ExecutionResult) and results[0].invoker == "local"
+    assert isinstance(results[1], InvokerConfigError)
+    final = displays.live()[-1]
+    assert "── openai · failed: InvokerConfigError" in final
+    pane = final.split("── openai · failed: InvokerConfigError", 1)[1].strip()
+    assert pane.count(". ") == 0 and pane.endswith(".")  # one sentence
+    capsys.readouterr()
+    run = shell.run_cell(f"%invoke {EIFFEL} --invoker openai,openai --max-new-tokens 1")
+    err = capsys.readouterr().err
+    assert isinstance(run.error_in_exec, UsageError) and "Every invoker failed." in err
+    assert "Traceback" not in err

@@ -55,3 +55,12 @@ def test_save_all_through_invoke_and_trace(
     positions = len(lm.tokenizer("Hello there")["input_ids"])
     assert positions > 1 and shell.user_ns["x"].shape[:2] == (1, positions)
     assert traced.text == ""
+
+
+def test_save_pattern(shell: InteractiveShell) -> None:
+    result = shell.run_cell_magic(
+        "generate",
+        '--max-new-tokens 2 --no-display --save "lm_head"',
+        "with invoke('Hello'):\n    pass\n",
+    )
+    assert [set(step) for step in result.generator.saved[0].values()] == [{"lm_head.output"}] * 2

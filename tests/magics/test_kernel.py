@@ -137,3 +137,11 @@ def test_body_error_shows_the_cell_line_and_usage_error_has_no_traceback(
     stderr = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
     assert errors == [] and "UsageError: usage: %invoke TARGET" in stderr
     assert "Traceback" not in stderr
+
+
+def test_the_line_reaches_the_magic_unexpanded(kernel: tuple[Any, Any]) -> None:
+    _, kc = kernel
+    assert execute(kc, "c = 'United States'\nx = 5\n")[0]["status"] == "ok"
+    reply, _ = execute(kc, '%invoke "Price is $5 for {x} in $c" --max-new-tokens 1 --out r2')
+    assert reply["status"] == "ok", reply
+    assert value(kc, "'Price is $5 for {x} in $c' in str(r2.prepared)") == "True"
