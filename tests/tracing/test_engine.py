@@ -65,9 +65,11 @@ def test_function_defined_elsewhere_reads_modules(model: LanguageModel) -> None:
 
 
 def test_time_cell_magic_in_a_real_ipython_shell(model: LanguageModel) -> None:
-    from IPython.testing.globalipapp import get_ipython
+    from IPython.core.interactiveshell import InteractiveShell
 
-    ip = get_ipython()
+    # The process-wide shell (the magics tests may have made it first: a second,
+    # different singleton class would be refused).
+    ip = InteractiveShell.instance()
     ip.user_ns["model"] = model
     result = ip.run_cell(
         "%%time\nwith model.trace('The Eiffel Tower is in the city of'):\n"
