@@ -121,13 +121,18 @@ class LabServer:
         return self.log.read_text(errors="replace")[-chars:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+        # `jupyter lab` runs `jupyter-lab` as a child: signal the whole process group
+        # (its own session), or the server outlives the test run.
+        for sig, wait_s in ((signal.SIGTERM, 20), (signal.SIGKILL, 10)):
             try:
-                self.process.wait(timeout=20)
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(timeout=wait_s)
+                return
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+                continue
 
 
 def _start(
@@ -165,7 +170,13 @@ def _start(
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(
-            cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
     server = LabServer(app, root, port, token, home, process, log, env)
     deadline = time.monotonic() + START_TIMEOUT_S
