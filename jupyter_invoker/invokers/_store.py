@@ -46,6 +46,7 @@ from typing import Any
 
 from .._secrets import Secret
 from ..exceptions import InvokerConfigError
+from ..prompty._config import is_secret_key as is_secret_field  # one rule for files and store
 
 __all__ = [
     "CONFIG_DIR_ENV",
@@ -66,7 +67,6 @@ SECTIONS = ("selections", "connections", "defaults", "kernel_invokers")
 #: would be a literal key in disguise).
 ENV_REFERENCE = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
 _ANY_ENV_REFERENCE = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:[^}]*)?\}$")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 # Well-known provider key shapes (OpenAI, GitHub, Hugging Face, Anthropic, Google):
 # refused even under an innocent field name such as `endpoint` or `model`.
 _KEY_SHAPE = re.compile(
@@ -83,16 +83,6 @@ def store_path() -> Path:
     xdg = os.environ.get("XDG_CONFIG_HOME")
     base = Path(xdg).expanduser() if xdg else Path.home() / ".config"
     return base / "jupyter_invoker" / "selections.json"
-
-
-def is_secret_field(name: object) -> bool:
-    """True for field names that hold credentials (the same rule as ``.prompty`` loading)."""
-    if not isinstance(name, str):
-        return False
-    snake = _CAMEL.sub("_", name.strip()).lower().replace("-", "_")
-    if snake in {"key", "token", "password", "passwd", "secret", "api_key", "apikey"}:
-        return True
-    return snake.endswith(("_key", "_token", "secret", "_password"))
 
 
 def check_name(name: object, what: str) -> str:
