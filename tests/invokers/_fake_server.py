@@ -88,6 +88,8 @@ class Recorded:
 class FakeServer:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests being answered at once
         self._replies: list[Reply] = [Reply()]
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -123,6 +125,16 @@ class FakeServer:
                 pass
 
             def do_POST(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:
