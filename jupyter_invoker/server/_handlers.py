@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import json
 import re
+import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -50,6 +52,28 @@ class _Refused(Exception):
         self.message = message
 
 
+_IMPORT_LOCK = threading.Lock()
+_imported = False
+
+
+def import_invoker_layer() -> None:
+    """Import the invoker layer once, under a lock, before any request uses it.
+
+    Handlers work in worker threads; two of them importing the package at the same time
+    (the sidebar asks for prompts and invokers at once) can meet a module half
+    initialised and fail with an ImportError — seen in CI on a cold server.
+    """
+    global _imported
+    if _imported:
+        return
+    with _IMPORT_LOCK:
+        if not _imported:
+            importlib.import_module("jupyter_invoker.prompty")
+            for name in ("_store", "_selection", "_connections", "_status"):
+                importlib.import_module(f"jupyter_invoker.invokers.{name}")
+            _imported = True
+
+
 def _answers(method: Method) -> Method:
     """Map refusals and the package's errors to JSON answers (never a traceback)."""
 
@@ -57,6 +81,8 @@ def _answers(method: Method) -> Method:
     async def wrapper(self: _Handler, *args: Any) -> None:
         from ..exceptions import JupyterInvokerError
 
+        if not _imported:  # once per server, off the event loop
+            await asyncio.to_thread(import_invoker_layer)
         try:
             await method(self, *args)
         except (_Refused, PathRefused) as exc:
