@@ -54,31 +54,25 @@ DEFAULT_MAX_NEW_TOKENS = 64
 _kernel: dict[str, str] = {}  # "invoker": the name `%invoker use NAME` chose for this kernel
 
 
-@dataclass
-class InvokeOptions:
-    target: Word
+@dataclass(kw_only=True)
+class GenerateOptions:
+    """The options ``%%generate`` and ``%%invoke`` share."""
+
     model: str | None = None
+    max_new_tokens: int | None = None
+    trace: bool = False
+    save_all: bool = False
+    save: list[str] = field(default_factory=list)
+    display: bool = True
+    out: str | None = None
+    line: str = ""
+
+
+@dataclass(kw_only=True)
+class InvokeOptions(GenerateOptions):
+    target: Word
     invokers: list[str] = field(default_factory=list)
     inputs: list[tuple[str, Word]] = field(default_factory=list)
-    max_new_tokens: int | None = None
-    trace: bool = False
-    save_all: bool = False
-    save: list[str] = field(default_factory=list)
-    display: bool = True
-    out: str | None = None
-    line: str = ""
-
-
-@dataclass
-class GenerateOptions:
-    model: str | None = None
-    max_new_tokens: int | None = None
-    trace: bool = False
-    save_all: bool = False
-    save: list[str] = field(default_factory=list)
-    display: bool = True
-    out: str | None = None
-    line: str = ""
 
 
 def kernel_default() -> str | None:

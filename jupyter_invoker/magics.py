@@ -194,32 +194,32 @@ def parse_invoke(line: str) -> InvokeOptions:
         _INVOKE.error("--invoker needs a name such as local, openai or serverless")
     return InvokeOptions(
         target=target,
-        model=args.model,
         invokers=invokers,
         inputs=inputs,
-        max_new_tokens=args.max_new_tokens,
-        trace=args.trace,
-        save_all=args.save_all,
-        save=[w.text for w in (_word(p, words) for p in args.save) if w is not None],
-        display=not args.no_display,
-        out=_out(_INVOKE, args.out, args.model),
-        line=line,
+        **_shared_options(_INVOKE, args, words, line),
     )
 
 
 def parse_generate(line: str) -> GenerateOptions:
     """``%%generate`` arguments as :class:`GenerateOptions` (UsageError if bad)."""
     args, words = _parse(_GENERATE, line)
-    return GenerateOptions(
-        model=args.model,
-        max_new_tokens=args.max_new_tokens,
-        trace=args.trace,
-        save_all=args.save_all,
-        save=[w.text for w in (_word(p, words) for p in args.save) if w is not None],
-        display=not args.no_display,
-        out=_out(_GENERATE, args.out, args.model),
-        line=line,
-    )
+    return GenerateOptions(**_shared_options(_GENERATE, args, words, line))
+
+
+def _shared_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, words: list[Word], line: str
+) -> dict[str, Any]:
+    """The fields of :class:`GenerateOptions`, which both magics take."""
+    return {
+        "model": args.model,
+        "max_new_tokens": args.max_new_tokens,
+        "trace": args.trace,
+        "save_all": args.save_all,
+        "save": [w.text for w in (_word(p, words) for p in args.save) if w is not None],
+        "display": not args.no_display,
+        "out": _out(parser, args.out, args.model),
+        "line": line,
+    }
 
 
 @magics_class
