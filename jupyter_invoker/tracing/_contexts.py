@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import sys
+import weakref
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
@@ -128,7 +129,13 @@ class Invoker:
     def __init__(
         self, generator: Generator, input: Any, kwargs: dict[str, Any], *, frame_depth: int = 1
     ) -> None:
-        self.generator = generator
+        # The generator holds its invokers; an invoker refers back to it weakly, so a
+        # finished run (and every tensor it saved) is freed the moment the user drops the
+        # generator, not at the next garbage collection: a kept reference cycle made each
+        # save_all() run fault in fresh memory while the last run's waited to be collected.
+        self._generator = weakref.ref(generator)
+        self._model = generator.model
+        self._mode = generator.mode
         self.input = input
         self.kwargs = kwargs
         self.step = 0
@@ -143,6 +150,19 @@ class Invoker:
         self._prepared: Prepared | None = None
         self._run: Run | None = None
         self._frame_depth = frame_depth
+
+    @property
+    def generator(self) -> Generator:
+        """The ``model.generate``/``model.trace`` context this invoke belongs to."""
+        generator = self._generator()
+        if generator is None:
+            raise TracingError(
+                "This invoker's generator no longer exists: nothing refers to it any more. "
+                "Keep the generator (`with model.generate(...) as generator:`) for as long "
+                "as you use generator-level results; the invoker's own results (text, tokens, "
+                "saved, output_ids) and jupyter_invoker.show(invoker) work without it."
+            )
+        return generator
 
     # ------------------------------------------------------------------ body API
     def next(self, steps: int = 1) -> None:
@@ -237,7 +257,7 @@ class Invoker:
     def _collect(self, run: Run) -> None:
         prepared = self._prepared
         assert prepared is not None
-        tokenizer = self.generator.model.tokenizer
+        tokenizer = self._model.tokenizer
         self.tokens = prepared.tokens(tokenizer)
         for step, outputs in self._save_all_targets.items():
             merged = self.saved.setdefault(step, {})
@@ -247,7 +267,7 @@ class Invoker:
         result = run.result
         if run.error is not None or result is None:
             return  # a failed or aborted run has no output; its error went to the body
-        if self.generator.mode == "trace":
+        if self._mode == "trace":
             self.output_ids = prepared.input_ids
             self.text = [""] * len(prepared.input_ids) if prepared.batched else ""
             return

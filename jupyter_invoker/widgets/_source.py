@@ -194,10 +194,13 @@ def _decode_all(tokenizer: Any, ids: list[int]) -> list[str]:
 
 
 def _from_generator(generator: Any) -> Capture:
-    lm = generator.model
+    return _from_invokers(generator.invokers, generator.model, generator.mode)
+
+
+def _from_invokers(invokers: Any, lm: Any, mode: str) -> Capture:
     tokenizer = lm.tokenizer
     runs: list[Run] = []
-    for inv in generator.invokers:
+    for inv in invokers:
         steps = {
             step: outs for step, saved in inv.saved.items() if (outs := _module_outputs(saved))
         }
@@ -210,7 +213,7 @@ def _from_generator(generator: Any) -> Capture:
             pad = width - int(mask[row].sum())
             ids = [int(i) for i in input_ids[row, pad:]]
             n_prompt = len(ids)
-            if inv.output_ids is not None and generator.mode == "generate":
+            if inv.output_ids is not None and mode == "generate":
                 ids += [int(i) for i in inv.output_ids[row, width:]]
             text = tokenizer.decode(ids[:n_prompt], skip_special_tokens=True)
             short = text if len(text) <= 40 else text[:37] + "..."
@@ -230,7 +233,7 @@ def _from_generator(generator: Any) -> Capture:
             )
     if not runs:
         raise ViewError(f"Nothing to show: this run saved no module output. {_SAVE_HINT}")
-    return Capture(runs=runs, model=lm, mode=generator.mode)
+    return Capture(runs=runs, model=lm, mode=mode)
 
 
 def _from_dict(saved: Mapping[str, Any]) -> Capture:
@@ -269,11 +272,9 @@ def collect(source: Any) -> Capture:
             )
         return collect(source.generator)
     if isinstance(source, Invoker):
-        capture = _from_generator(source.generator)
-        capture.runs = [r for r in capture.runs if r.invoke == source.index]
-        if not capture.runs:
+        if not any(_module_outputs(saved) for saved in source.saved.values()):
             raise ViewError(f"Nothing to show: this invoke saved no module output. {_SAVE_HINT}")
-        return capture
+        return _from_invokers([source], source._model, source._mode)
     if isinstance(source, Generator):
         if not source.invokers:
             raise ViewError(f"Nothing to show: this generator ran no invoke. {_SAVE_HINT}")

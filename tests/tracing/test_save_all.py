@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+from typing import Any
+
 import pytest
 import torch
 
@@ -85,3 +89,48 @@ def test_save_all_leaves_no_wrapper_and_respects_foreign_ones(model: LanguageMod
     with model.trace(PARIS):
         pass
     assert all("forward" not in vars(m) for m in model.hf_model.modules())
+
+
+def _freed_without_gc(make: Any) -> bool:
+    """Whether the tensors ``make()`` saved are freed by reference counting alone."""
+    gc.collect()
+    gc.disable()
+    try:
+        holder, tensor = make()
+        ref = weakref.ref(tensor)
+        del holder, tensor
+        return ref() is None
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("keep", ["save_all dict", "generator", "invoker"])
+def test_a_finished_run_is_freed_when_dropped_not_at_the_next_collection(
+    model: LanguageModel, keep: str
+) -> None:
+    # A Generator <-> Invoker reference cycle held every saved tensor until the garbage
+    # collector ran: each save_all() run then needed 74 MB of fresh memory (20,000 page
+    # faults a call), 1.17x a plain forward instead of 1.04x.
+    def make() -> tuple[Any, torch.Tensor]:
+        with model.generate(max_new_tokens=2) as generator:
+            with generator.invoke(PARIS) as invoker:
+                everything = invoker.save_all()
+        holder = {"save_all dict": everything, "generator": generator, "invoker": invoker}
+        return holder[keep], everything["model.layers.5.mlp"]
+
+    assert _freed_without_gc(make)
+
+
+def test_an_invoker_outliving_its_generator_says_so_and_still_shows(model: LanguageModel) -> None:
+    import jupyter_invoker
+
+    with model.generate(max_new_tokens=2) as generator:
+        with generator.invoke(PARIS) as invoker:
+            invoker.save_all()
+    del generator
+    gc.collect()
+    with pytest.raises(TracingError, match=r"generator no longer exists.*Keep the generator"):
+        invoker.generator
+    assert invoker.text and "model.layers.0.output" in invoker.saved[0]
+    browser = jupyter_invoker.show(invoker)  # no IPython here: built, not displayed
+    assert browser.capture.mode == "generate" and len(browser.capture.runs) == 1
