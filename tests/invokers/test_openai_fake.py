@@ -276,20 +276,20 @@ def test_missing_configuration_is_explained(write_prompt: PromptWriter) -> None:
         execute(write_prompt({"type": "openai", "name": "gpt-4o-mini"}))
 
 
-def test_four_concurrent_calls_take_about_one_second(
+def test_four_concurrent_calls_overlap_at_the_server(
     fake_server: FakeServer, write_prompt: PromptWriter
 ) -> None:
+    # Counted at the server, not timed (a loaded CI machine stretches any wall clock):
+    # calls made one after another would never be answered at the same time.
     fake_server.script(Reply(delay=1.0))
     path = write_prompt(serverless(fake_server.url + "/v1"))
 
     async def four() -> list[Any]:
         return list(await asyncio.gather(*(execute_async(path) for _ in range(4))))
 
-    started = time.monotonic()
     results = asyncio.run(four())
-    elapsed = time.monotonic() - started
     assert [r.text for r in results] == ["Paris"] * 4
-    assert elapsed < 2.5, f"4 concurrent 1 s calls took {elapsed:.2f} s"
+    assert fake_server.max_in_flight == 4, fake_server.max_in_flight
 
 
 def test_execute_inside_a_running_loop(fake_server: FakeServer, write_prompt: PromptWriter) -> None:
