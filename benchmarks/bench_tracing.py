@@ -9,9 +9,10 @@ same process, same inputs) and reports the median of the per-pair ratios, which
 cancels slow drifts of the machine. nnsight 0.8.1 rows are measured in the same run
 when it is installed (`pip install -e ".[bench]"`). Peak memory of ``save_all`` is the
 high-water RSS of a fresh process per repeat, traced minus plain, against the bytes
-of the saved tensors. Row (c) also counts the page faults per call: the tensors that
-``save_all`` keeps need memory the plain forward never touches, and the kernel maps and
-zeroes it page by page. Results: a markdown table on stdout and
+of the saved tensors. Row (c) also counts the page faults per call (memory the kernel
+has to map and zero because the last run's was not freed in time), and measures its
+floor: a plain forward whose hooks keep the same outputs, no tracing. Results: a
+markdown table on stdout and
 ``benchmarks/results/tracing.json`` (``--rows`` updates only the rows it runs).
 """
 
@@ -97,6 +98,22 @@ def bench_ours(model: Any, pairs: int, rows: str = "abc") -> dict[str, dict[str,
             assert tracer.invoker is not None
             return tracer.invoker.save_all()
 
+    def keep_with_hooks() -> Any:
+        # The floor for row (c): the same outputs kept by plain forward hooks, no tracing.
+        kept: list[Any] = []
+        handles = [
+            m.register_forward_hook(lambda _m, _i, out: kept.append(out)) for m in kept_by_save_all
+        ]
+        try:
+            with torch.no_grad():
+                hf(**long_ids, use_cache=False)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return kept
+
+    kept_by_save_all = [hf.get_submodule(path) for path in traced_save_all()]
+
     results = {}
     if "a" in rows:
         results["a"] = paired(traced_forward, plain_forward, pairs)
@@ -112,6 +129,8 @@ def bench_ours(model: Any, pairs: int, rows: str = "abc") -> dict[str, dict[str,
         )
         results["c"]["traced_page_faults"] = statistics.median(traced_faults)
         results["c"]["plain_page_faults"] = statistics.median(plain_faults)
+        results["c_floor"] = paired(keep_with_hooks, plain_long, pairs)
+        results["c_floor"]["modules"] = len(kept_by_save_all)
     return results
 
 
@@ -306,6 +325,12 @@ def main() -> None:
         other = f"{nn[key]['ratio']:.3f}×" if key in nn else "—"
         print(
             f"| {label} | {mine['plain_ms']:.1f} ms | {mine['ratio']:.3f}× | {other} | {target} |"
+        )
+    if "c_floor" in ours:
+        floor = ours["c_floor"]
+        print(
+            f"| (c) floor: plain forward + hooks keeping the same {floor['modules']} outputs "
+            f"| {floor['plain_ms']:.1f} ms | {floor['ratio']:.3f}× | — | — |"
         )
     print(
         f"| (c) save_all() peak memory over plain | — | +{memory['extra_mb']:.1f} MB for "
