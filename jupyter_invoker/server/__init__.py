@@ -34,7 +34,9 @@ connection}`` or null), ``inputs`` (``{name: {type, description, required,
 default?}}``), ``error`` (null or the load error), and, beyond DESIGN §11 for the
 status column: ``runs_on`` (``{invoker, connection}`` that would run it now: selection
 > file, with the per-invoker default connection), ``ready``, ``needs`` (as for
-invokers), ``status_error`` (a selection naming a deleted connection). ``preview``:
+invokers), ``status_error`` (a selection naming a deleted connection), ``version`` (an
+opaque string that changes when the file does, so a client knows its preview is stale;
+null if the file cannot be read). ``preview``:
 ``{messages: [{role, content}], text (completion prompts), error}``.
 
 ``Connection``: ``name``, ``invoker``, ``configuration`` (as stored: the key as

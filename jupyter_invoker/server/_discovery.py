@@ -113,17 +113,19 @@ def discover(root: Path) -> Discovery:
     return found
 
 
-def _load_cached(real: Path) -> Prompty | str:
-    """The loaded prompt, or the error message, cached by (mtime, size)."""
+def _load_cached(real: Path) -> tuple[Prompty | str, str | None]:
+    """The loaded prompt (or the error message) and the file's version, an opaque
+    string that changes when the file does; loads are cached by (mtime, size)."""
     try:
         stat = real.stat()
     except OSError as exc:
-        return f"{real.name} cannot be read ({exc.strerror})."
+        return f"{real.name} cannot be read ({exc.strerror}).", None
     key = str(real)
+    version = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
     with _cache_lock:
         hit = _cache.get(key)
     if hit is not None and hit[0] == stat.st_mtime_ns and hit[1] == stat.st_size:
-        return hit[2]
+        return hit[2], version
     try:
         loaded: Prompty | str = load(real)
     except JupyterInvokerError as exc:
@@ -132,7 +134,7 @@ def _load_cached(real: Path) -> Prompty | str:
         loaded = f"{real} cannot be loaded ({type(exc).__name__}: {exc})."
     with _cache_lock:
         _cache[key] = (stat.st_mtime_ns, stat.st_size, loaded)
-    return loaded
+    return loaded, version
 
 
 def _inputs(prompty: Prompty) -> dict[str, Any]:
@@ -194,9 +196,9 @@ def _selected(real: Path, store: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def summary(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
     """The ``GET /prompts`` entry for one file (see the server's module docstring)."""
-    loaded = _load_cached(real)
+    loaded, version = _load_cached(real)
     masked: dict[str, Any] = mask_environment(
-        _summary(rel, real, store, loaded),
+        {**_summary(rel, real, store, loaded), "version": version},
         environment_secrets(None if isinstance(loaded, str) else loaded),
     )
     return masked
@@ -297,7 +299,7 @@ def _preview(prompty: Prompty) -> dict[str, Any]:
 def details(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
     """The ``GET /prompts/<path>`` answer: the summary plus configuration and preview."""
     result = summary(rel, real, store)
-    loaded = _load_cached(real)
+    loaded, _ = _load_cached(real)
     if isinstance(loaded, str):
         return {
             **result,

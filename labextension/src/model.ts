@@ -26,6 +26,16 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** One string for a whole answer of the three list routes, prompts in path order. */
+function fingerprint([prompts, invokers, connections]: [
+  readonly IPromptSummary[],
+  readonly IInvokerInfo[],
+  readonly IConnection[]
+]): string {
+  const sorted = [...prompts].sort((a, b) => a.path.localeCompare(b.path));
+  return JSON.stringify([sorted, invokers, connections]);
+}
+
 export class InvokerSidebarModel implements IInvokerSidebarModel {
   constructor(client: InvokerClient = new InvokerClient()) {
     this._client = client;
@@ -66,6 +76,25 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
       this._pending = null;
     });
     return this._pending;
+  }
+
+  async poll(): Promise<boolean> {
+    if (this._pending) {
+      return false; // a refresh is under way: its answer is at least as new
+    }
+    let answer: string;
+    try {
+      answer = fingerprint(
+        await Promise.all([this._client.prompts(), this._client.invokers(), this._client.connections()])
+      );
+    } catch {
+      return false; // quiet: an explicit refresh shows the error
+    }
+    if (this._pending || answer === this._fingerprint) {
+      return false;
+    }
+    await this.refresh();
+    return true;
   }
 
   details(path: string): IPromptDetails | null {
@@ -181,6 +210,7 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
       ]);
       this._invokers = invokers;
       this._connections = connections;
+      this._fingerprint = fingerprint([prompts, invokers, connections]);
       this._error = null;
       const paths = new Set(prompts.map(item => item.path));
       const stale = [...this._details.keys()].filter(path => paths.has(path));
@@ -203,6 +233,7 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
   private _detailErrors = new Map<string, string>();
   private _error: string | null = null;
   private _loading = false;
+  private _fingerprint = '';
   private _pending: Promise<void> | null = null;
   private _queued: Promise<void> | null = null;
   private _changed = new Signal<this, void>(this);

@@ -8,6 +8,7 @@ import { Widget } from '@lumino/widgets';
 
 import { renderConnectionForm, renderConnections } from './connectionsView';
 import { h, replaceChildren } from './dom';
+import { VisiblePoll } from './fileWatch';
 import { InvokerSidebarModel } from './model';
 import { renderPrompts } from './promptsView';
 import { IConnection, ISelection, PANEL_ID } from './tokens';
@@ -20,6 +21,7 @@ export class InvokerSidebar extends Widget {
   constructor(model: InvokerSidebarModel, id: string = PANEL_ID) {
     super();
     this.model = model;
+    this._poll = new VisiblePoll(model);
     this.id = id;
     this.addClass('jp-InvokerSidebar');
     this.title.caption = 'Prompts and invokers';
@@ -79,12 +81,31 @@ export class InvokerSidebar extends Widget {
       return;
     }
     this.model.changed.disconnect(this._render, this);
+    this._poll.dispose();
     super.dispose();
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     void this.model.refresh();
+    this._poll.start();
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    if (this.isVisible) {
+      this._poll.start(); // restored as the open panel: no after-show message comes
+    }
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this._poll.stop();
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._poll.stop();
+    super.onBeforeDetach(msg);
   }
 
   private _render(): void {
@@ -195,4 +216,5 @@ export class InvokerSidebar extends Widget {
   private _message = '';
   private _failed = false;
   private _painted = false;
+  private _poll: VisiblePoll;
 }

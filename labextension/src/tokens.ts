@@ -45,6 +45,8 @@ export interface IPromptSummary {
   needs?: string[];
   /** A selection that cannot apply (a deleted connection), or null. */
   status_error?: string | null;
+  /** Changes whenever the file does (null: unreadable); an open preview reloads on it. */
+  version?: string | null;
 }
 
 /** One rendered message of a preview. */
@@ -134,6 +136,9 @@ export interface IInvokerSidebarModel {
   /** Emitted after any change of the state above or of a prompt's details. */
   readonly changed: ISignal<IInvokerSidebarModel, void>;
   refresh(): Promise<void>;
+  /** Re-read quietly: the state changes (and `changed` is emitted) only when the
+   * server's answer differs, e.g. a prompt written from a terminal. True if it did. */
+  poll(): Promise<boolean>;
   details(path: string): IPromptDetails | null;
   loadDetails(path: string): Promise<void>;
   select(path: string, selection: ISelection | null): Promise<void>;

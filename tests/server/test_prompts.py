@@ -199,10 +199,15 @@ async def test_the_walk_is_bounded(api: Api, monkeypatch: pytest.MonkeyPatch) ->
 
 async def test_a_changed_file_is_reread(api: Api, workspace: Path) -> None:
     path = workspace / "literal.prompty"
-    assert (await api("GET", "prompts", "literal.prompty"))[1]["error"] is None
+    first = (await api("GET", "prompts", "literal.prompty"))[1]
+    assert first["error"] is None and first["version"]
+    listed = {p["path"]: p for p in (await api("GET", "prompts"))[1]["prompts"]}
+    assert listed["literal.prompty"]["version"] == first["version"]  # unchanged file, same
     path.write_text("---\nname: [broken\n---\nhi\n")
     _, body = await api("GET", "prompts", "literal.prompty")
     assert body["error"] is not None and "malformed YAML" in body["error"]
+    # The sidebar polls the list and reloads an open preview when its version moves.
+    assert body["version"] != first["version"]
 
 
 LEAK = "sk-QA-LEAK-0123456789"

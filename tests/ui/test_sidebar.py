@@ -222,3 +222,51 @@ def test_notebook7_tree_has_a_prompts_tab(
     assert PASTED_KEY not in page.content()
     assert server.api("GET", "jupyter-invoker/connections")[1]["connections"] == []
     page.screenshot(path=artifacts / "sidebar-notebook7-tree.png")
+
+
+def test_sidebar_follows_prompts_changed_outside_the_browser(
+    lab_server: LabFactory, page: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    """Files written from a terminal (here: this test, on disk) reach the open panel by
+    its poll, with no click; a poll whose answer is unchanged re-renders nothing."""
+    from playwright.sync_api import expect
+
+    root = _workspace(tmp_path / "workspace")
+    server = lab_server(root)
+    server.open(page, "lab/tree/sidebar.ipynb")
+    page.locator(PANEL_TAB).click()
+    row = page.locator(ROW)
+    row.wait_for(state="visible")
+    row.get_by_role("button", name="Preview").click()
+    preview = row.locator(".jp-InvokerSidebar-preview")
+    preview.get_by_text("What is the capital of France?").wait_for()
+
+    # Nothing changes for two poll periods: the very same row element stays in the page.
+    row.evaluate("node => { node.dataset.pollMark = 'kept'; }")
+    page.wait_for_timeout(11_000)
+    assert page.locator(f"{ROW}[data-poll-mark='kept']").count() == 1
+
+    # Written elsewhere: a new prompt appears, an edited template reloads the open
+    # preview, a deleted prompt goes; the mark shows the list was re-rendered by then.
+    (root / "extra").mkdir()
+    shutil.copy(REPO / PROMPT, root / "extra" / "second.prompty")
+    page.locator(f'{PANEL} li[data-path="extra/second.prompty"]').wait_for(timeout=20_000)
+    capital = root / PROMPT
+    capital.write_text(capital.read_text().replace("the capital of", "the largest city of"))
+    expect(preview).to_contain_text("the largest city of France", timeout=20_000)
+    (root / "drafts" / "broken.prompty").unlink()
+    page.locator(f'{PANEL} li[data-path="drafts/broken.prompty"]').wait_for(
+        state="detached", timeout=20_000
+    )
+    page.screenshot(path=artifacts / "sidebar-5-followed-disk-changes.png")
+
+    # Hidden, it stops asking: no request reaches the prompts route for two periods.
+    page.locator(PANEL_TAB).click()
+    page.locator(PANEL).wait_for(state="hidden")
+    asked: list[str] = []
+    page.on(
+        "request", lambda r: asked.append(r.url) if "jupyter-invoker/prompts" in r.url else None
+    )
+    page.wait_for_timeout(11_000)
+    assert asked == [], asked
+    assert server.api("GET", "jupyter-invoker/prompts")[0] == 200
