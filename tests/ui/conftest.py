@@ -222,9 +222,11 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One headless Debian Chromium for the session."""
+    """One headless Debian Chromium per test module. Not per session: a running
+    Playwright keeps an event loop running in this thread, which pytest-jupyter's
+    server fixtures refuse, so `pytest tests/ui tests/server` failed every server test."""
     if not Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is None:
         _unavailable(f"Chromium was not found at {CHROMIUM} (Debian: apt-get install chromium).")
     try:
