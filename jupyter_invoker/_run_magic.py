@@ -17,6 +17,7 @@ kernel's default model, bound as ``model``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -223,10 +224,15 @@ def _finish(shell: Any, result: Any, opts: InvokeOptions | GenerateOptions, show
     return result
 
 
-def show_browser(result: ExecutionResult) -> None:
-    """The activation browser of a local run (``jupyter_invoker.show`` displays itself)."""
+def show_browser(result: ExecutionResult, opts: InvokeOptions | GenerateOptions) -> None:
+    """The activation browser of a local run that saved something, when the magic
+    displays (``jupyter_invoker.show`` displays itself)."""
     import importlib
 
+    from ._local_run import saved_anything
+
+    if not opts.display or result.generator is None or not saved_anything(result.generator):
+        return
     package = importlib.import_module("jupyter_invoker")
     try:
         show = package.show
@@ -235,10 +241,54 @@ def show_browser(result: ExecutionResult) -> None:
     show(result)
 
 
+def _prepare_local(
+    shell: Any, opts: GenerateOptions, magic: str, body: str
+) -> tuple[LanguageModel, Any]:
+    """The local model and the compiled cell body, or a UsageError saying what is wrong."""
+    from ._local_run import check_patterns, compile_body
+
+    lm = choose_model(shell, opts.model)
+    try:
+        check_patterns(lm, opts.save)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return lm, compile_body(shell, magic, opts.line, body)
+
+
+def _run_live(
+    shell: Any,
+    opts: GenerateOptions,
+    lm: LanguageModel,
+    live: LiveOutput,
+    run: Callable[[], ExecutionResult],
+    *,
+    timed: bool,
+) -> Any:
+    """Run a local magic into its live display: the final header (or what stopped it,
+    after how long when ``timed``), then the browser and the cell's value."""
+    __tracebackhide__ = True
+    live.start()
+    started = time.perf_counter()
+    try:
+        result = run()
+    except BaseException as exc:
+        what = (
+            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"
+        )
+        after = f" after {time.perf_counter() - started:.2f} s" if timed else ""
+        live.finish(0, header=f"local · {Path(lm.name).name} · {what}{after}")
+        live.close()
+        raise
+    live.finish(0, header=header(result), text=result.text)
+    live.close()
+    show_browser(result, opts)
+    return _finish(shell, result, opts, opts.display)
+
+
 def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
     """``%invoke`` / ``%%invoke``: see the module docstring."""
     __tracebackhide__ = True
-    from ._local_run import check_patterns, compile_body, has_code, run_local, saved_anything
+    from ._local_run import has_code, run_local
     from .exceptions import PromptyRenderError
 
     target = resolve_target(shell, opts.target)
@@ -265,10 +315,8 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
 
         results = run_many(shell, jobs, inputs, opts, body)
         for result in results:  # a failed API invoker's place holds its exception
-            if isinstance(result, Exception) or result.generator is None:
-                continue
-            if opts.display and saved_anything(result.generator):
-                show_browser(result)
+            if not isinstance(result, Exception):
+                show_browser(result, opts)
         return _finish(shell, results, opts, opts.display)
     job = jobs[0]
     live = LiveOutput([job.title], enabled=opts.display)
@@ -285,60 +333,27 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
         live.finish(0, header=header(result, job.title), text=result.text)
         live.close()
         return _finish(shell, result, opts, opts.display)
-    lm = choose_model(shell, opts.model)
-    try:
-        check_patterns(lm, opts.save)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    code = compile_body(shell, "%%invoke", opts.line, body)
+    lm, code = _prepare_local(shell, opts, "%%invoke", body)
     kwargs = generate_kwargs(job, opts.max_new_tokens, lm)
-    live.start()
-    started = time.perf_counter()
-    try:
-        result = run_local(shell, lm, job.content, kwargs, code=code, trace=opts.trace,
-                           save_all=opts.save_all, save=opts.save, live=live)  # fmt: skip
-    except BaseException as exc:
-        what = (
-            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"
-        )
-        live.finish(0, header=f"local · {Path(lm.name).name} · {what} after "
-                    f"{time.perf_counter() - started:.2f} s")  # fmt: skip
-        live.close()
-        raise
-    live.finish(0, header=header(result), text=result.text)
-    live.close()
-    if opts.display and saved_anything(result.generator):
-        show_browser(result)
-    return _finish(shell, result, opts, opts.display)
+    return _run_live(
+        shell, opts, lm, live,
+        lambda: run_local(shell, lm, job.content, kwargs, code=code, trace=opts.trace,
+                          save_all=opts.save_all, save=opts.save, live=live),
+        timed=True,
+    )  # fmt: skip
 
 
 def run_generate(shell: Any, opts: GenerateOptions, body: str) -> Any:
     """``%%generate``: the body inside one Generator with ``invoke`` bound."""
     __tracebackhide__ = True
-    from ._local_run import check_patterns, compile_body, run_generate_body, saved_anything
+    from ._local_run import run_generate_body
 
-    lm = choose_model(shell, opts.model)
-    try:
-        check_patterns(lm, opts.save)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    code = compile_body(shell, "%%generate", opts.line, body)
+    lm, code = _prepare_local(shell, opts, "%%generate", body)
     kwargs = {"max_new_tokens": opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS}
     live = LiveOutput(["generate"], enabled=opts.display)
-    live.start()
-    try:
-        result = run_generate_body(shell, lm, kwargs, code=code, trace=opts.trace,
-                                   save_all=opts.save_all, save=opts.save,
-                                   live=live)  # fmt: skip
-    except BaseException as exc:
-        what = (
-            "interrupted" if isinstance(exc, KeyboardInterrupt) else f"failed: {type(exc).__name__}"
-        )
-        live.finish(0, header=f"local · {Path(lm.name).name} · {what}")
-        live.close()
-        raise
-    live.finish(0, header=header(result), text=result.text)
-    live.close()
-    if opts.display and saved_anything(result.generator):
-        show_browser(result)
-    return _finish(shell, result, opts, opts.display)
+    return _run_live(
+        shell, opts, lm, live,
+        lambda: run_generate_body(shell, lm, kwargs, code=code, trace=opts.trace,
+                                  save_all=opts.save_all, save=opts.save, live=live),
+        timed=False,
+    )  # fmt: skip
