@@ -24,6 +24,7 @@ from ..exceptions import ViewError
 from ._figures import bundle, bundle_bytes
 from ._source import Capture, collect
 from ._views import (
+    MAX_TOP_K,
     VIEWS,
     ViewSpec,
     attention_available,
@@ -120,7 +121,7 @@ class ActivationBrowser:
                                       continuous_update=False, style=style)  # fmt: skip
         c["position"] = w.IntText(value=self._position_value(), description="position", style=style,
                                   layout=w.Layout(width="150px"))  # fmt: skip
-        c["top_k"] = w.BoundedIntText(value=self.spec.top_k, min=1, max=20, description="top-k",
+        c["top_k"] = w.BoundedIntText(value=self.spec.top_k, min=1, max=MAX_TOP_K, description="top-k",
                                       style=style, layout=w.Layout(width="120px"))  # fmt: skip
         c["track"] = w.Text(value=self.spec.track or "", placeholder="token to follow", description="token",
                             continuous_update=False, style=style, layout=w.Layout(width="200px"))  # fmt: skip

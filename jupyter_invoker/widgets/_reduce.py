@@ -192,7 +192,7 @@ def family_summary(
         raise ViewError(
             f"The modules of {pattern!r} cover different positions; show them one by one."
         )
-    norms = torch.stack(rows).numpy().astype(np.float32)
+    norms = torch.stack(rows).cpu().numpy().astype(np.float32)
     cut, note = window(positions, max_tokens)
     notes = [f"L2 norm over {units} units"] + ([note] if note else [])
     shown = positions[cut]
@@ -239,9 +239,9 @@ def module_output(
     """Token × unit of one module's output, units pooled to at most ``max_cols``
     columns (mean of consecutive units), tokens to the last ``max_tokens``."""
     tensor, positions = run.activation(path, upto)
-    flat = tensor.reshape(tensor.shape[0], -1).numpy()
     cut, note = window(positions, max_tokens)
-    pooled, pool_note = pool_columns(flat[cut], max_cols)
+    flat = tensor[cut].reshape(cut.stop - cut.start, -1).cpu().numpy()
+    pooled, pool_note = pool_columns(flat, max_cols)
     group = math.ceil(flat.shape[1] / pooled.shape[1])
     limit = float(np.nanmax(np.abs(pooled))) if pooled.size else 1.0
     shown = positions[cut]

@@ -100,7 +100,7 @@ def attention(
         weights = _weights(run.steps[step][path])
         if weights is None:
             raise ViewError(f"{path} kept no attention weights at step {step}. {_HOW}")
-        w = weights[min(run.row, weights.shape[0] - 1)].detach().float()  # (heads, q, k)
+        w = weights[min(run.row, weights.shape[0] - 1)].detach().float().cpu()  # (heads, q, k)
         w = w[:, :, run.pad :] if w.shape[-1] > run.pad else w
         if step == 0:
             w = w[:, -run.n_prompt :]
@@ -111,18 +111,17 @@ def attention(
     if not rows:
         raise ViewError(f"{path} was not saved at any step <= {last} of {run.label}. {_HOW}")
     positions = sorted(rows)
+    notes: list[str] = []
+    cut, note = window(positions, max_tokens)  # before the matrix: only the window is built
+    if note:
+        notes.append(note + " for queries and keys")
+        positions = positions[cut]
     n_heads = next(iter(rows.values())).shape[0]
     full = np.full((n_heads, len(positions), len(positions)), np.nan, dtype=np.float32)
     for i, p in enumerate(positions):
         keys = rows[p].numpy()  # key index = absolute position (left padding dropped)
         cols = [j for j, k in enumerate(positions) if k <= p and k < keys.shape[1]]
         full[:, i, cols] = keys[:, [positions[j] for j in cols]]
-    notes: list[str] = []
-    cut, note = window(positions, max_tokens)
-    if note:
-        notes.append(note + " for queries and keys")
-        full = full[:, cut, cut]
-        positions = positions[cut]
     heads = list(range(n_heads))
     if n_heads * len(positions) ** 2 > max_cells:
         chosen = 0 if head is None else head

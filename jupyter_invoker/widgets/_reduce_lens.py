@@ -140,7 +140,7 @@ def logit_lens(
 
     members, steps = complete_family(run, lens.layers, step)
     first_path = members[0][1]
-    _, positions = run.activation(first_path, upto, steps=steps)
+    first, positions = run.activation(first_path, upto, steps=steps)
     notes: list[str] = []
     shortest = min(len(positions), 8)
     if len(members) * shortest > max_cells:
@@ -157,7 +157,13 @@ def logit_lens(
     dtype = weight.dtype if weight is not None else torch.float32
     track_ids = torch.tensor(list(track or []), dtype=torch.long, device=device)
 
-    hidden = torch.stack([run.activation(path, upto, steps=steps)[0][cut] for _, path in members])
+    hidden = torch.stack(
+        [
+            (first if path == first_path else run.activation(path, upto, steps=steps)[0])[cut]
+            for _, path in members
+        ]
+    )
+    del first
 
     def read(block: torch.Tensor) -> torch.Tensor:  # (..., pos, d) -> probabilities
         logits = lens.head(lens.norm(block.to(device=device, dtype=dtype))).float()

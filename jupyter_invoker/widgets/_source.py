@@ -190,6 +190,7 @@ def _module_outputs(saved: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _decode_all(tokenizer: Any, ids: list[int]) -> list[str]:
+    """Each id decoded on its own: the display string of every position."""
     return [str(t) for t in tokenizer.batch_decode([[i] for i in ids])]
 
 

@@ -30,7 +30,7 @@ from ._figures import (
 from ._reduce import family_paths, family_summary, layer_family, module_output, residual_norm
 from ._reduce_attention import attention, attention_family
 from ._reduce_lens import MAX_LENS_CELLS, find_lens, logit_lens
-from ._source import Capture, Run
+from ._source import Capture, Run, _decode_all
 
 __all__ = [
     "MAX_TOP_K",
@@ -270,7 +270,7 @@ def build(capture: Capture, spec: ViewSpec) -> go.Figure:
                           focus=spec.position, track=track, step=step)  # fmt: skip
 
         def decode(ids: list[int]) -> list[str]:
-            return [str(t) for t in tokenizer.batch_decode([[i] for i in ids])]
+            return _decode_all(tokenizer, ids)
 
         if spec.compare:
             others = [capture.run(i) for i in spec.compare]
