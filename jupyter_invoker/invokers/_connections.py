@@ -92,9 +92,9 @@ def save_connection(
                     "already exists. Choose another name."
                 )
             data["connections"].pop(previous, None)
-            for kind, chosen in list(data["defaults"].items()):
+            for invoker, chosen in list(data["defaults"].items()):
                 if chosen == previous:
-                    data["defaults"][kind] = name
+                    data["defaults"][invoker] = name
             for selected in data["selections"].values():
                 if selected.get("connection") == previous:
                     selected["connection"] = name

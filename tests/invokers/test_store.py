@@ -288,3 +288,14 @@ def test_no_recording_outside_a_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     InvokerFactory.register("quiet", Echo)
     assert not selections_path().exists()
+
+
+def test_a_rename_keeps_the_connection_default_of_its_invoker() -> None:
+    # The rename loop once reused the name `kind`, so the clean-up after it compared
+    # against the last invoker in `defaults` and dropped the renamed connection's own.
+    save_connection("a", "openai", {"name": "gpt"})
+    save_connection("s", "serverless", SERVE)
+    set_default("openai", "a")
+    set_default("serverless", "s")
+    save_connection("b", "openai", {"name": "gpt"}, previous="a")
+    assert read_store()["defaults"] == {"openai": "b", "serverless": "s"}
