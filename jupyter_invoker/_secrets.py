@@ -7,11 +7,24 @@ key.get_secret()     # the real value, only at the client boundary
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["Secret", "redact", "reveal"]
+__all__ = ["Secret", "is_secret_key", "redact", "reveal"]
 
 _MASK = "***"
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def is_secret_key(name: object) -> bool:
+    """True for configuration field names that hold credentials (``api_key``,
+    ``apiKey``, ``token``, ``*_password``...): the one rule for files, store and server."""
+    if not isinstance(name, str):
+        return False
+    snake = _CAMEL.sub("_", name.strip()).lower().replace("-", "_")
+    if snake in {"key", "token", "password", "passwd", "secret", "api_key", "apikey"}:
+        return True
+    return snake.endswith(("_key", "_token", "secret", "_password"))
 
 
 class Secret:

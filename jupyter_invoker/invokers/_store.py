@@ -45,8 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from .._secrets import Secret
+from .._secrets import is_secret_key as is_secret_field  # one rule for files and store
 from ..exceptions import InvokerConfigError
-from ..prompty._config import is_secret_key as is_secret_field  # one rule for files and store
 
 __all__ = [
     "CONFIG_DIR_ENV",

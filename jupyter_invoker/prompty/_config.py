@@ -22,7 +22,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._secrets import Secret
+from .._secrets import Secret, is_secret_key
 from ..exceptions import PromptyLoadError
 
 __all__ = [
@@ -62,7 +62,6 @@ _ALIASES: dict[str, dict[str, str]] = {
 }
 
 _ENV_ONLY = re.compile(r"^\$\{env:[^:}]*\}$")
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 
 
 def canonical_invoker(name: str) -> str:
@@ -79,16 +78,6 @@ def invoker_name(configuration: Mapping[str, Any], api: str) -> str:
     if isinstance(api, str) and api.strip() and api.strip().lower() not in _PROMPT_APIS:
         return canonical_invoker(api)
     return "local"
-
-
-def is_secret_key(name: object) -> bool:
-    """True for configuration field names that hold credentials."""
-    if not isinstance(name, str):
-        return False
-    snake = _CAMEL.sub("_", name.strip()).lower().replace("-", "_")
-    if snake in {"key", "token", "password", "passwd", "secret", "api_key", "apikey"}:
-        return True
-    return snake.endswith(("_key", "_token", "secret", "_password"))
 
 
 def wrap_secrets(value: Any, *, secret: bool = False) -> Any:

@@ -31,12 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._secrets import Secret, redact
+from .._secrets import Secret, is_secret_key, redact
 from ..exceptions import JupyterInvokerError
 from ..invokers._selection import resolve_run
 from ..invokers._status import configuration_needs
 from ..prompty import Prompty, load
-from ..prompty._config import is_secret_key
 from ..prompty._render import render
 
 __all__ = ["MAX_DEPTH", "MAX_ENTRIES", "MAX_PROMPTS", "Discovery", "details", "discover", "summary"]
