@@ -26,12 +26,11 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** One string for a whole answer of the three list routes, prompts in path order. */
-function fingerprint([prompts, invokers, connections]: [
-  readonly IPromptSummary[],
-  readonly IInvokerInfo[],
-  readonly IConnection[]
-]): string {
+/** One answer of the three list routes: prompts, invokers, connections. */
+type Answer = [IPromptSummary[], IInvokerInfo[], IConnection[]];
+
+/** One string for a whole answer, prompts in path order. */
+function fingerprint([prompts, invokers, connections]: Answer): string {
   const sorted = [...prompts].sort((a, b) => a.path.localeCompare(b.path));
   return JSON.stringify([sorted, invokers, connections]);
 }
@@ -82,18 +81,26 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     if (this._pending) {
       return false; // a refresh is under way: its answer is at least as new
     }
-    let answer: string;
+    let answer: Answer;
     try {
-      answer = fingerprint(
-        await Promise.all([this._client.prompts(), this._client.invokers(), this._client.connections()])
-      );
+      answer = await Promise.all([
+        this._client.prompts(),
+        this._client.invokers(),
+        this._client.connections()
+      ]);
     } catch {
       return false; // quiet: an explicit refresh shows the error
     }
-    if (this._pending || answer === this._fingerprint) {
+    if (this._pending || fingerprint(answer) === this._fingerprint) {
       return false;
     }
-    await this.refresh();
+    // Only the open previews whose file changed (or went) are fetched again.
+    const before = new Map(this._prompts.map(item => [item.path, item.version]));
+    const now = new Map(answer[0].map(item => [item.path, item.version]));
+    const changed = this._loaded().filter(path => now.get(path) !== before.get(path));
+    this._apply(answer, changed);
+    await Promise.all(changed.filter(path => now.has(path)).map(path => this.loadDetails(path)));
+    this._changed.emit();
     return true;
   }
 
@@ -203,25 +210,38 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
         this._changed.emit();
         return prompts;
       });
-      const [prompts, invokers, connections] = await Promise.all([
+      const answer = await Promise.all([
         early,
         this._client.invokers(),
         this._client.connections()
       ]);
-      this._invokers = invokers;
-      this._connections = connections;
-      this._fingerprint = fingerprint([prompts, invokers, connections]);
-      this._error = null;
-      const paths = new Set(prompts.map(item => item.path));
-      const stale = [...this._details.keys()].filter(path => paths.has(path));
-      this._details.clear();
-      this._detailErrors.clear();
-      await Promise.all(stale.map(path => this.loadDetails(path)));
+      const paths = new Set(answer[0].map(item => item.path));
+      const open = this._loaded();
+      this._apply(answer, open);
+      await Promise.all(open.filter(path => paths.has(path)).map(path => this.loadDetails(path)));
     } catch (error) {
       this._error = errorText(error);
     } finally {
       this._loading = false;
       this._changed.emit();
+    }
+  }
+
+  /** The paths whose details were fetched (or failed to be). */
+  private _loaded(): string[] {
+    return [...new Set([...this._details.keys(), ...this._detailErrors.keys()])];
+  }
+
+  /** Take a whole answer of the three list routes; `stale`: details to drop. */
+  private _apply([prompts, invokers, connections]: Answer, stale: string[]): void {
+    this._prompts = [...prompts].sort((a, b) => a.path.localeCompare(b.path));
+    this._invokers = invokers;
+    this._connections = connections;
+    this._fingerprint = fingerprint([prompts, invokers, connections]);
+    this._error = null;
+    for (const path of stale) {
+      this._details.delete(path);
+      this._detailErrors.delete(path);
     }
   }
 

@@ -87,7 +87,9 @@ export class InvokerSidebar extends Widget {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    void this.model.refresh();
+    if (!this.model.loading) {
+      void this.model.refresh(); // one under way already answers for now
+    }
     this._poll.start();
   }
 
