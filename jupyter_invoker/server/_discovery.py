@@ -2,7 +2,8 @@
 
     store = read_store()
     found = discover(root)                      # Discovery(paths=[(rel, real), ...], truncated=False)
-    rows = [summary(rel, real, store) for rel, real in found.paths]
+    key_named = key_named_values()              # the environment's key-named values, once
+    rows = [summary(rel, real, store, key_named) for rel, real in found.paths]
     one = details("prompts/capital.prompty", root / "prompts/capital.prompty", store)
 
 The walk is bounded (``MAX_ENTRIES`` directory entries, ``MAX_DEPTH`` levels,
@@ -38,7 +39,16 @@ from ..invokers._status import configuration_needs
 from ..prompty import Prompty, load
 from ..prompty._render import render
 
-__all__ = ["MAX_DEPTH", "MAX_ENTRIES", "MAX_PROMPTS", "Discovery", "details", "discover", "summary"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_ENTRIES",
+    "MAX_PROMPTS",
+    "Discovery",
+    "details",
+    "discover",
+    "key_named_values",
+    "summary",
+]
 
 MAX_ENTRIES = 200_000
 MAX_DEPTH = 24
@@ -193,13 +203,20 @@ def _selected(real: Path, store: Mapping[str, Any]) -> dict[str, Any] | None:
     return {"invoker": entry.get("invoker"), "connection": entry.get("connection")}
 
 
-def summary(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``GET /prompts`` entry for one file (see the server's module docstring)."""
+def summary(
+    rel: str, real: Path, store: Mapping[str, Any], key_named: list[str] | None = None
+) -> dict[str, Any]:
+    """The ``GET /prompts`` entry for one file (see the server's module docstring).
+    ``key_named``: :func:`key_named_values`, read once for a whole listing."""
     loaded, version = _load_cached(real)
-    masked: dict[str, Any] = mask_environment(
-        {**_summary(rel, real, store, loaded), "version": version},
-        environment_secrets(None if isinstance(loaded, str) else loaded),
-    )
+    return _masked({**_summary(rel, real, store, loaded), "version": version}, loaded, key_named)
+
+
+def _masked(
+    answer: dict[str, Any], loaded: Prompty | str, key_named: list[str] | None
+) -> dict[str, Any]:
+    prompty = None if isinstance(loaded, str) else loaded
+    masked: dict[str, Any] = mask_environment(answer, environment_secrets(prompty, key_named))
     return masked
 
 
@@ -251,8 +268,18 @@ def _referenced(value: Any, found: set[str]) -> None:
             _referenced(item, found)
 
 
-def environment_secrets(prompty: Prompty | None) -> list[str]:
-    """Values to mask: every variable ``prompty`` references, and every key-named one."""
+def key_named_values() -> list[str]:
+    """The values of the environment's key-named variables (``OPENAI_API_KEY``)."""
+    return [
+        value
+        for name, value in os.environ.items()
+        if is_secret_key(name) and len(value) >= _MASK_MIN
+    ]
+
+
+def environment_secrets(prompty: Prompty | None, key_named: list[str] | None = None) -> list[str]:
+    """Values to mask: every variable ``prompty`` references, and every key-named one
+    (``key_named``, or read from the environment now)."""
     names: set[str] = set()
     if prompty is not None:
         parts = [prompty.sample, prompty.model.configuration, prompty.model.parameters]
@@ -260,11 +287,7 @@ def environment_secrets(prompty: Prompty | None) -> list[str]:
         for part in (*parts, prompty.model.extra, prompty.extra, prompty.template):
             _referenced(part, names)
     values = [os.environ[name] for name in names if os.environ.get(name)]
-    values += [
-        value
-        for name, value in os.environ.items()
-        if is_secret_key(name) and len(value) >= _MASK_MIN
-    ]
+    values += key_named_values() if key_named is None else key_named
     return sorted(set(values), key=len, reverse=True)  # longest first: no partial masks
 
 
@@ -297,22 +320,22 @@ def _preview(prompty: Prompty) -> dict[str, Any]:
 
 def details(rel: str, real: Path, store: Mapping[str, Any]) -> dict[str, Any]:
     """The ``GET /prompts/<path>`` answer: the summary plus configuration and preview."""
-    result = summary(rel, real, store)
-    loaded, _ = _load_cached(real)
+    loaded, version = _load_cached(real)
+    result = {**_summary(rel, real, store, loaded), "version": version}
     if isinstance(loaded, str):
-        return {
+        answer = {
             **result,
             "configuration": None,
             "parameters": None,
             "sample": None,
             "preview": {"messages": [], "text": None, "error": loaded},
         }
-    answer = {
-        **result,
-        "configuration": shown_configuration(loaded.model.configuration),
-        "parameters": shown_configuration(loaded.model.parameters),
-        "sample": shown_configuration(loaded.sample),
-        "preview": _preview(loaded),
-    }
-    masked: dict[str, Any] = mask_environment(answer, environment_secrets(loaded))
-    return masked
+    else:
+        answer = {
+            **result,
+            "configuration": shown_configuration(loaded.model.configuration),
+            "parameters": shown_configuration(loaded.model.parameters),
+            "sample": shown_configuration(loaded.sample),
+            "preview": _preview(loaded),
+        }
+    return _masked(answer, loaded, None)

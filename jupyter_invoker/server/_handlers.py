@@ -181,11 +181,12 @@ def _check_invoker(name: Any) -> str:
 
 def _list_prompts(root: Path) -> dict[str, Any]:
     from ..invokers._store import read_store
-    from ._discovery import discover, summary
+    from ._discovery import discover, key_named_values, summary
 
     store = read_store()
     found = discover(root)
-    rows = [summary(rel, real, store) for rel, real in found.paths]
+    key_named = key_named_values()  # once per listing, not once per prompt
+    rows = [summary(rel, real, store, key_named) for rel, real in found.paths]
     return {"root": root.name, "prompts": rows, "truncated": found.truncated}
 
 
