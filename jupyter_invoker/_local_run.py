@@ -96,7 +96,14 @@ def _keep_matching(
 
 
 def saved_anything(generator: Generator) -> bool:
-    return any(values for per_invoke in generator.saved for values in per_invoke.values())
+    """Whether the run saved a module output: what the activation browser shows (a
+    saved input or derived value alone is not)."""
+    return any(
+        key.endswith(".output")
+        for per_invoke in generator.saved
+        for values in per_invoke.values()
+        for key in values
+    )
 
 
 def _streamer(lm: LanguageModel, live: LiveOutput | None, pane: int) -> TokenStreamer | None:

@@ -225,3 +225,19 @@ def test_body_error_shows_the_users_cell_line(shell: InteractiveShell, lm: Langu
     assert last.lineno + 1 == 3  # the cell's third line: %%invoke is line 1
     assert linecache.getline(str(last.path), last.lineno + 1).strip() == "1 / 0"
     assert hooks_left(lm) == [] and lm._active_generator is None
+
+
+def test_a_body_that_saves_no_module_output_opens_no_browser(
+    shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The browser shows module outputs only: a saved input alone once opened it, and
+    # the cell then failed with "Nothing to show" after the run had succeeded.
+    import jupyter_invoker
+
+    shown: list[object] = []
+    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    result = shell.run_cell_magic(
+        "invoke", f"{EIFFEL} --max-new-tokens 1", "h = model.model.layers[0].input.save()\n"
+    )
+    assert list(result.generator.saved[0][0]) == ["model.layers.0.input"]
+    assert shown == []
