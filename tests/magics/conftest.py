@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,14 +84,6 @@ def displays(shell: InteractiveShell) -> Recorder:
     return recorder
 
 
-@pytest.fixture
-def sigint() -> Iterator[None]:
-    """A KeyboardInterrupt test's own SIGINT handler (CI may start with SIGINT ignored)."""
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, previous)
-
-
 def write_prompt(folder: Path, name: str = "capital", configuration: Any = None,
                  max_tokens: int = 8, **parameters: Any) -> Path:  # fmt: skip
     front = {
@@ -109,28 +100,3 @@ def write_prompt(folder: Path, name: str = "capital", configuration: Any = None,
     body += "What is the capital of {{country}}? Answer in one word."
     path.write_text(f"---\n{yaml.safe_dump(front, sort_keys=False)}---\n{body}\n")
     return path
-
-
-def hooks_left(lm: LanguageModel) -> list[str]:
-    return [
-        name or "<root>"
-        for name, module in lm.hf_model.named_modules()
-        if module._forward_hooks or module._forward_pre_hooks
-    ]
-
-
-def live_greenlets() -> int:
-    """Started, unfinished greenlets other than a thread's main greenlet."""
-    import gc
-    import warnings
-
-    import greenlet
-
-    gc.collect()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return sum(
-            1
-            for obj in gc.get_objects()
-            if isinstance(obj, greenlet.greenlet) and obj.parent is not None and bool(obj)
-        )

@@ -3,12 +3,11 @@ interrupts, and 100 failing magics that leave nothing behind."""
 
 from __future__ import annotations
 
-import _thread
 import threading
-import time
 from pathlib import Path
 
 import pytest
+from _model_state import hooks_left, interrupt_after_steps, live_greenlets
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
@@ -16,7 +15,7 @@ from jupyter_invoker import LanguageModel
 from jupyter_invoker.exceptions import InvokerConfigError
 from jupyter_invoker.invokers import ExecutionResult
 
-from .conftest import Recorder, hooks_left, live_greenlets, write_prompt
+from .conftest import Recorder, write_prompt
 
 EIFFEL = '"The Eiffel Tower is in the city of"'
 
@@ -163,29 +162,16 @@ def test_hundred_failing_magics_leave_nothing_behind(
 
 
 def test_interrupt_stops_generation_within_one_step(
-    shell: InteractiveShell, lm: LanguageModel, sigint: None
+    shell: InteractiveShell, lm: LanguageModel
 ) -> None:
-    steps: list[float] = []
-    counter = lm.hf_model.register_forward_hook(lambda *a: steps.append(time.perf_counter()))
-    at_interrupt: list[int] = []
-
-    def interrupt() -> None:
-        while len(steps) < 3:
-            time.sleep(0.001)
-        at_interrupt.append(len(steps))
-        _thread.interrupt_main()
-
-    killer = threading.Thread(target=interrupt)
     lm.hf_model.generation_config.min_new_tokens = 400
     try:
-        killer.start()
-        with pytest.raises(KeyboardInterrupt):
-            shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 400")
+        with interrupt_after_steps(lm) as overrun:
+            with pytest.raises(KeyboardInterrupt):
+                shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 400")
     finally:
         lm.hf_model.generation_config.min_new_tokens = None
-        killer.join()
-        counter.remove()
-    assert len(steps) - at_interrupt[0] <= 1
+    assert overrun() <= 1
     assert hooks_left(lm) == [] and lm._active_generator is None
     assert shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 2").text.strip()
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from _model_state import hooks_left
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 
 from jupyter_invoker import LanguageModel
 from jupyter_invoker.invokers import ExecutionResult
 
-from .conftest import Recorder, hooks_left, write_prompt
+from .conftest import Recorder, write_prompt
 
 EIFFEL = '"The Eiffel Tower is in the city of"'
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import gc
 import threading
-import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import greenlet
 import pytest
 import torch
+from _model_state import hooks_left, live_greenlets
 
 from jupyter_invoker import LanguageModel
 
@@ -44,26 +42,6 @@ def tiny_gpt2(model: LanguageModel) -> LanguageModel:
         pad_token_id=model.tokenizer.pad_token_id,
     )  # fmt: skip
     return LanguageModel(GPT2LMHeadModel(config), tokenizer=model.tokenizer)
-
-
-def hooks_left(lm: LanguageModel) -> list[str]:
-    return [
-        name or "<root>"
-        for name, module in lm.hf_model.named_modules()
-        if module._forward_hooks or module._forward_pre_hooks or "forward" in vars(module)
-    ]
-
-
-def live_greenlets() -> int:
-    """Started, unfinished greenlets other than a thread's main greenlet."""
-    gc.collect()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return sum(
-            1
-            for obj in gc.get_objects()
-            if isinstance(obj, greenlet.greenlet) and obj.parent is not None and bool(obj)
-        )
 
 
 @pytest.fixture

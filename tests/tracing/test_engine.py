@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import _thread
 import io
-import signal
 import sys
 import threading
-import time
 import traceback
 
 import pytest
 import torch
+from _model_state import interrupt_after_steps
 
 from jupyter_invoker import LanguageModel
 from jupyter_invoker.exceptions import ModuleNotReachedError, OutOfOrderError, TracingError
@@ -264,31 +262,13 @@ def test_model_error_caught_in_the_body_is_not_raised_again(model: LanguageModel
 
 
 def test_keyboard_interrupt_stops_generation_within_a_step(model: LanguageModel, clean_after):
-    steps = []
-    counter = model.hf_model.register_forward_hook(lambda *a: steps.append(time.perf_counter()))
-    at_interrupt: list[int] = []
-
-    def interrupt() -> None:
-        while len(steps) < 3:
-            time.sleep(0.001)
-        at_interrupt.append(len(steps))
-        _thread.interrupt_main()
-
-    killer = threading.Thread(target=interrupt)
-    # Our own handler: a suite started as a background job inherits an ignored SIGINT.
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        killer.start()
+    with interrupt_after_steps(model) as overrun:
         with pytest.raises(KeyboardInterrupt):
             with model.generate(max_new_tokens=400, min_new_tokens=400) as generator:
                 with generator.invoke(PARIS):
                     model.lm_head.output  # body waits while the model generates
                     generator.invoker  # then exits; the run continues in __exit__
-    finally:
-        killer.join()
-        counter.remove()
-        signal.signal(signal.SIGINT, previous)
-    assert len(steps) - at_interrupt[0] <= 1
+    assert overrun() <= 1
     assert torch.allclose(plain_logits(model, PARIS), plain_logits(model, PARIS))
 
 
