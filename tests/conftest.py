@@ -1,4 +1,5 @@
-"""Fixtures shared by every test folder: a real ``transformers serve`` on loopback.
+"""Fixtures shared by every test folder: the real default model (``model``, loaded once
+per session) and a real ``transformers serve`` on loopback.
 
 def test_x(serve_url: str, default_model: str) -> None:
     # serve_url = "http://127.0.0.1:<port>/v1", an OpenAI-compatible server of the
@@ -9,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +20,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _shared import free_port
 
 SERVE_WAIT_S = 120.0
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@pytest.fixture(scope="session")
+def model() -> Any:
+    """The embedded default model, SmolLM2-135M-Instruct (the tracing and widget tests)."""
+    import torch
+
+    from jupyter_invoker import LanguageModel
+
+    torch.manual_seed(0)
+    return LanguageModel()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeServer", "Recorded", "Reply", "chat_body", "closed_port"]
+__all__ = ["FakeServer", "Recorded", "Reply", "chat_body"]
 
 
 def chat_body(text: str = "Paris", model: str = "fake-model") -> dict[str, Any]:
@@ -206,10 +206,3 @@ class FakeServer:
                 self.wfile.flush()
 
         return Handler
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

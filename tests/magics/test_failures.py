@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from _model_state import hooks_left, interrupt_after_steps, live_greenlets
+from _shared import hooks_left, interrupt_after_steps, live_greenlets
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from _model_state import hooks_left
+from _shared import hooks_left
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 

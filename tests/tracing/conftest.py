@@ -8,15 +8,9 @@ from typing import Any
 
 import pytest
 import torch
-from _model_state import hooks_left, live_greenlets
+from _shared import hooks_left, live_greenlets
 
 from jupyter_invoker import LanguageModel
-
-
-@pytest.fixture(scope="session")
-def model() -> LanguageModel:
-    torch.manual_seed(0)
-    return LanguageModel()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import traceback
 
 import pytest
 import torch
-from _model_state import interrupt_after_steps
+from _shared import interrupt_after_steps
 
 from jupyter_invoker import LanguageModel
 from jupyter_invoker.exceptions import ModuleNotReachedError, OutOfOrderError, TracingError

@@ -21,7 +21,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _shared import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("JUPYTER_INVOKER_CHROMIUM", "/usr/bin/chromium")
@@ -55,12 +55,6 @@ def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{reason} The README's test command installs it; CI must have it.")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -138,7 +132,7 @@ class LabServer:
 def _start(
     home: Path, root: Path, app: str, env_extra: dict[str, str], extra_args: list[str]
 ) -> LabServer:
-    port, token = _free_port(), secrets.token_hex(16)
+    port, token = free_port(), secrets.token_hex(16)
     config = home / "jupyter-config"
     (config / "labconfig").mkdir(parents=True, exist_ok=True)
     # The "get notified about official Jupyter news?" toast covers the sidebar.
@@ -200,9 +194,10 @@ def _start(
 LabFactory = Callable[..., LabServer]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabFactory]:
-    """Start servers on demand: ``lab_server(root, app="lab"|"notebook", env={}, args=[])``."""
+    """Start servers on demand: ``lab_server(root, app="lab"|"notebook", env={}, args=[])``;
+    each stops (with its kernels) when the test ends."""
     started: list[LabServer] = []
 
     def start(

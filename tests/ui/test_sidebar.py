@@ -241,22 +241,25 @@ def test_sidebar_follows_prompts_changed_outside_the_browser(
     preview = row.locator(".jp-InvokerSidebar-preview")
     preview.get_by_text("What is the capital of France?").wait_for()
 
-    # Nothing changes for two poll periods: the very same row element stays in the page.
+    # Nothing changes for two polls: the very same row element stays in the page.
     row.evaluate("node => { node.dataset.pollMark = 'kept'; }")
-    page.wait_for_timeout(11_000)
+    for _ in range(2):
+        with page.expect_request(re.compile(r"jupyter-invoker/prompts(\?|$)"), timeout=60_000):
+            pass
+    page.wait_for_timeout(500)  # the poll's answer has been compared
     assert page.locator(f"{ROW}[data-poll-mark='kept']").count() == 1
 
     # Written elsewhere: a new prompt appears, an edited template reloads the open
     # preview, a deleted prompt goes; the mark shows the list was re-rendered by then.
     (root / "extra").mkdir()
     shutil.copy(REPO / PROMPT, root / "extra" / "second.prompty")
-    page.locator(f'{PANEL} li[data-path="extra/second.prompty"]').wait_for(timeout=20_000)
+    page.locator(f'{PANEL} li[data-path="extra/second.prompty"]').wait_for(timeout=60_000)
     capital = root / PROMPT
     capital.write_text(capital.read_text().replace("the capital of", "the largest city of"))
-    expect(preview).to_contain_text("the largest city of France", timeout=20_000)
+    expect(preview).to_contain_text("the largest city of France", timeout=60_000)
     (root / "drafts" / "broken.prompty").unlink()
     page.locator(f'{PANEL} li[data-path="drafts/broken.prompty"]').wait_for(
-        state="detached", timeout=20_000
+        state="detached", timeout=60_000
     )
     page.screenshot(path=artifacts / "sidebar-5-followed-disk-changes.png")
 

@@ -13,12 +13,6 @@ PARIS = "The Eiffel Tower is in the city of"
 
 
 @pytest.fixture(scope="session")
-def model() -> LanguageModel:
-    torch.manual_seed(0)
-    return LanguageModel()
-
-
-@pytest.fixture(scope="session")
 def paris_trace(model: LanguageModel) -> Any:
     """``model.trace(PARIS)`` with every module saved (lm_head covers every position)."""
     with model.trace(PARIS) as tracer:

@@ -1,5 +1,5 @@
-"""What a traced run must leave behind on a model (nothing), and a Ctrl-C in the middle
-of one. Shared by the tracing and magics tests (``pythonpath = ["tests"]`` in the pytest settings makes it importable)."""
+"""Helpers more than one test folder uses: what a traced run must leave behind on a
+model (nothing), a Ctrl-C in the middle of one, a free loopback port (``pythonpath = ["tests"]`` in the pytest settings makes it importable)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import _thread
 import contextlib
 import gc
 import signal
+import socket
 import threading
 import time
 import warnings
@@ -64,3 +65,10 @@ def interrupt_after_steps(lm: Any, steps: int = 3) -> Iterator[Callable[[], int]
         killer.join()
         counter.remove()
         signal.signal(signal.SIGINT, previous)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
