@@ -228,9 +228,11 @@ class OpenAICompatibleInvoker(Invoker):
         path = "/chat/completions" if kind == "chat" else "/completions"
         if stream:
             chunk: type[Any] = ChatCompletionChunk if kind == "chat" else Completion
+            # The OpenAI API (and servers that follow it, transformers serve >= 5.25)
+            # sends a stream's token usage only when asked, in a last chunk.
             return client.post(
                 path,
-                body={**body, "stream": True},
+                body={**body, "stream": True, "stream_options": {"include_usage": True}},
                 cast_to=ChatCompletion if kind == "chat" else Completion,
                 stream=True,
                 stream_cls=openai.AsyncStream[chunk],  # type: ignore[valid-type]

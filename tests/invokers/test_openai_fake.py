@@ -76,6 +76,7 @@ def test_streaming_chunks_arrive_and_join(
     assert result.text == "The capital is Paris."
     assert result.finish_reason == "stop" and result.invoker == "serverless"
     assert fake_server.requests[0].json["stream"] is True
+    assert fake_server.requests[0].json["stream_options"] == {"include_usage": True}
 
 
 def test_dead_endpoint_fails_fast_naming_it(dead_url: str, write_prompt: PromptWriter) -> None:
