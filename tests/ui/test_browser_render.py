@@ -86,10 +86,16 @@ def _check_figure(page: Any) -> dict[str, Any]:
 def _step_back(page: Any) -> str:
     """Drag the figure's own step slider to its first step (no kernel involved)."""
     rail = page.locator(PLOT).first.locator(".slider-rail-rect")
-    box = rail.bounding_box()
-    page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
-    page.wait_for_timeout(800)
-    return str(page.locator(PLOT).first.locator(".gtitle").text_content())
+    title = page.locator(PLOT).first.locator(".gtitle")
+    for _ in range(3):  # a loaded machine may redraw slowly, or drop a click mid-redraw
+        box = rail.bounding_box()
+        page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)
+        try:
+            title.filter(has_text="step 0").wait_for(timeout=5_000)
+            break
+        except Exception:  # playwright's TimeoutError: click again
+            continue
+    return str(title.text_content())
 
 
 def _pick_position(page: Any) -> tuple[list[str], list[str]]:
