@@ -170,7 +170,7 @@ def bench_local(pairs: int = 20, max_new_tokens: int = 16) -> dict[str, Any]:
     import torch
 
     from jupyter_invoker.invokers import execute
-    from jupyter_invoker.invokers._local import LocalInvoker
+    from jupyter_invoker.invokers._local import model_slot
     from jupyter_invoker.prompty import load, prepare
 
     torch.set_num_threads(2)
@@ -182,7 +182,7 @@ def bench_local(pairs: int = 20, max_new_tokens: int = 16) -> dict[str, Any]:
         "What is the capital of France? Answer in one word.\n"
     )
     prompt = load(path)
-    lm = LocalInvoker._slot(None).model
+    lm = model_slot(None).model
     hf, tok = lm.hf_model, lm.tokenizer
     messages = prepare(prompt)
     text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)

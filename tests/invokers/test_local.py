@@ -8,7 +8,7 @@ import pytest
 
 from jupyter_invoker.exceptions import InvokerConfigError
 from jupyter_invoker.invokers import InvokerFactory, execute, execute_async, execute_many
-from jupyter_invoker.invokers._local import LocalInvoker
+from jupyter_invoker.invokers._local import model_slot
 from jupyter_invoker.tracing import Generator
 
 from .conftest import PromptWriter
@@ -27,7 +27,7 @@ def test_chat_prompt_runs_traced(write_prompt: PromptWriter) -> None:
     (traced,) = result.generator.invokers
     assert traced.text == result.text
     # the chat template was applied with the generation prompt
-    tokenizer = LocalInvoker._slot(None).model.tokenizer
+    tokenizer = model_slot(None).model.tokenizer
     prompt_text = tokenizer.decode(traced.input_ids[0])
     assert "<|im_start|>user" in prompt_text and prompt_text.rstrip().endswith("assistant")
     assert result.usage == {

@@ -60,7 +60,7 @@ def shell(
     _shell: InteractiveShell, lm: LanguageModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[InteractiveShell]:
     """The shell with ``model`` bound, a private selection store and recorded displays."""
-    from jupyter_invoker import _run_magic
+    from jupyter_invoker.magics import _plan
 
     monkeypatch.setenv("JUPYTER_INVOKER_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
@@ -70,11 +70,11 @@ def shell(
     for name in NAMES:
         _shell.user_ns.pop(name, None)
     _shell.user_ns["model"] = lm
-    _run_magic.set_kernel_default(None)
+    _plan.set_kernel_default(None)
     yield _shell
     for name in NAMES:
         _shell.user_ns.pop(name, None)
-    _run_magic.set_kernel_default(None)
+    _plan.set_kernel_default(None)
 
 
 @pytest.fixture

@@ -37,10 +37,10 @@ def test_seed_example_as_a_cell(
 def test_save_all_through_invoke_and_trace(
     shell: InteractiveShell, lm: LanguageModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_invoker
+    import jupyter_invoker.widgets
 
     shown: list[object] = []
-    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    monkeypatch.setattr(jupyter_invoker.widgets, "show", shown.append)
     result = shell.run_cell_magic(
         "generate", "--max-new-tokens 2 --save-all --out run", "with invoke('Hello'):\n    pass\n"
     )

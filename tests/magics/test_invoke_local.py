@@ -98,10 +98,10 @@ def test_trace_is_one_forward_with_every_position(shell: InteractiveShell) -> No
 def test_save_all_saves_every_step_and_opens_the_browser(
     shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_invoker
+    import jupyter_invoker.widgets
 
     shown: list[object] = []
-    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    monkeypatch.setattr(jupyter_invoker.widgets, "show", shown.append)
     result = shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 2 --save-all")
     saved = result.generator.saved[0]
     assert sorted(saved) == [0, 1]
@@ -113,10 +113,10 @@ def test_save_all_saves_every_step_and_opens_the_browser(
 def test_save_pattern_keeps_matching_modules_and_the_body_saves(
     shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_invoker
+    import jupyter_invoker.widgets
 
     shown: list[object] = []
-    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    monkeypatch.setattr(jupyter_invoker.widgets, "show", shown.append)
     result = shell.run_cell_magic(
         "invoke", f"{EIFFEL} --max-new-tokens 2 --save 'model.layers.1?.mlp' --save lm_head",
         "mine = model.model.layers[3].output.save()\n",
@@ -132,10 +132,10 @@ def test_save_pattern_keeps_matching_modules_and_the_body_saves(
 def test_two_local_runs_side_by_side_each_open_the_browser(
     shell: InteractiveShell, displays: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_invoker
+    import jupyter_invoker.widgets
 
     shown: list[object] = []
-    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    monkeypatch.setattr(jupyter_invoker.widgets, "show", shown.append)
     results = shell.run_line_magic(
         "invoke", f"{EIFFEL} --invoker local,huggingface --max-new-tokens 1 --save lm_head"
     )
@@ -153,10 +153,10 @@ def test_save_pattern_matching_nothing_names_it(shell: InteractiveShell) -> None
 def test_nothing_saved_means_no_browser(
     shell: InteractiveShell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import jupyter_invoker
+    import jupyter_invoker.widgets
 
     shown: list[object] = []
-    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    monkeypatch.setattr(jupyter_invoker.widgets, "show", shown.append)
     shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 1")
     assert shown == []
     shell.run_cell_magic(
@@ -233,10 +233,10 @@ def test_a_body_that_saves_no_module_output_opens_no_browser(
 ) -> None:
     # The browser shows module outputs only: a saved input alone once opened it, and
     # the cell then failed with "Nothing to show" after the run had succeeded.
-    import jupyter_invoker
+    import jupyter_invoker.widgets
 
     shown: list[object] = []
-    monkeypatch.setattr(jupyter_invoker, "show", shown.append, raising=False)
+    monkeypatch.setattr(jupyter_invoker.widgets, "show", shown.append)
     result = shell.run_cell_magic(
         "invoke", f"{EIFFEL} --max-new-tokens 1", "h = model.model.layers[0].input.save()\n"
     )

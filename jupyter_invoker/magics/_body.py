@@ -1,8 +1,8 @@
 """A magic's local run: the Generator/Invoker contexts around a cell body.
 
     result = run_local(shell, lm, "The Eiffel Tower is in the city of",
-                       {"max_new_tokens": 5}, body=compile_body(shell, "%%invoke", line, cell),
-                       save_all=True, live=live)
+                       LocalOptions({"max_new_tokens": 5}),
+                       code=compile_body(shell, "%%invoke", line, cell), save_all=True, live=live)
     # == with lm.generate(max_new_tokens=5) as generator:
     #        with generator.invoke(prompt) as invoker:
     #            <the cell body>
@@ -10,23 +10,25 @@
 ``model``/``generator``/``invoker`` (and ``invoke`` for ``%%generate``) are bound in
 the user namespace; the body runs there as ordinary Python, so its tracebacks show
 the user's own cell lines. Generated text reaches ``live`` through a transformers
-streamer handed to ``generate`` (the public tracing API passes it through).
+streamer handed to ``generate`` (the public tracing API passes it through). The run
+itself -- the model's lock, seed, stop strings, the result -- is the local invoker's
+one run function, the same that ``execute()`` uses.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import time
 from collections.abc import Callable
-from pathlib import Path
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
+from ..invokers import ExecutionResult
+from ..invokers._local import LocalOptions, run_generator
+from ..invokers._local import run_local as invokers_run_local
 from ._display import LiveOutput, TokenStreamer
 
 if TYPE_CHECKING:
-    from .invokers import ExecutionResult
-    from .tracing import Generator, Invoker, LanguageModel
+    from ..tracing import Generator, Invoker, LanguageModel
 
 __all__ = ["check_patterns", "compile_body", "has_code", "run_generate_body", "run_local"]
 
@@ -121,21 +123,11 @@ def _streamer(lm: LanguageModel, live: LiveOutput | None, pane: int) -> TokenStr
     return TokenStreamer(lm.tokenizer, on_text)
 
 
-def _context(
-    lm: LanguageModel, kwargs: dict[str, Any], trace: bool, streamer: TokenStreamer | None
-) -> Generator:
-    if trace:
-        return lm.trace()
-    if streamer is not None:
-        kwargs = {**kwargs, "streamer": streamer}
-    return lm.generate(**kwargs)
-
-
 def run_local(
     shell: Any,
     lm: LanguageModel,
     content: Any,
-    kwargs: dict[str, Any],
+    options: LocalOptions,
     *,
     code: CodeType | None = None,
     trace: bool = False,
@@ -147,20 +139,22 @@ def run_local(
     """One invoke of ``content`` with the body ``code`` inside it; see the module docstring."""
     __tracebackhide__ = True
     ns = shell.user_ns
-    steps = 1 if trace else int(kwargs["max_new_tokens"])
+    steps = 1 if trace else int(options.generate["max_new_tokens"])
     targets: dict[int, dict[str, Any]] = {}
-    started = time.perf_counter()
-    with _context(lm, kwargs, trace, _streamer(lm, live, pane)) as generator:
+
+    def body(generator: Generator, invoker: Invoker) -> None:
+        __tracebackhide__ = True
         ns["generator"] = generator
-        with generator.invoke(content) as invoker:
-            ns["invoker"] = invoker
-            if save_all or save:
-                targets = save_every_step(invoker, steps)
-            _exec(shell, code)
-    elapsed = time.perf_counter() - started
+        ns["invoker"] = invoker
+        if save_all or save:
+            targets.update(save_every_step(invoker, steps))
+        _exec(shell, code)
+
+    result = invokers_run_local(lm, content, options.generate, trace=trace, seed=options.seed,
+                                body=body, streamer=_streamer(lm, live, pane))  # fmt: skip
     if save and not save_all:
-        _keep_matching(invoker, targets, save)
-    return _result(lm, generator, [invoker], content, kwargs, elapsed)
+        _keep_matching(result.raw, targets, save)
+    return result
 
 
 class _SavingInvoke:
@@ -202,7 +196,7 @@ class _SavingContext:
 def run_generate_body(
     shell: Any,
     lm: LanguageModel,
-    kwargs: dict[str, Any],
+    options: LocalOptions,
     *,
     code: CodeType | None,
     trace: bool = False,
@@ -215,56 +209,21 @@ def run_generate_body(
     ``--save PATTERN``)."""
     __tracebackhide__ = True
     ns = shell.user_ns
-    steps = 1 if trace else int(kwargs["max_new_tokens"])
-    started = time.perf_counter()
+    steps = 1 if trace else int(options.generate["max_new_tokens"])
     saving: _SavingInvoke | None = None
-    with _context(lm, kwargs, trace, _streamer(lm, live, 0)) as generator:
+
+    def body(generator: Generator) -> None:
+        __tracebackhide__ = True
+        nonlocal saving
         ns["generator"] = generator
         if save_all or save:
             saving = _SavingInvoke(generator.invoke, steps)
         ns["invoke"] = saving or generator.invoke
         _exec(shell, code)
-    elapsed = time.perf_counter() - started
+
+    result = run_generator(lm, options.generate, body, trace=trace, seed=options.seed,
+                           streamer=_streamer(lm, live, 0))  # fmt: skip
     if saving is not None and save and not save_all:
         for invoker, targets in saving.targets:
             _keep_matching(invoker, targets, save)
-    return _result(lm, generator, generator.invokers, None, kwargs, elapsed)
-
-
-def _result(
-    lm: LanguageModel,
-    generator: Generator,
-    invokers: list[Invoker],
-    content: Any,
-    kwargs: dict[str, Any],
-    elapsed: float,
-) -> ExecutionResult:
-    from .invokers import ExecutionResult
-
-    prompt = completion = 0
-    texts: list[str] = []
-    for inv in invokers:
-        if inv.attention_mask is not None:
-            prompt += int(inv.attention_mask.sum())
-        if inv.output_ids is not None and inv.input_ids is not None:
-            new = inv.output_ids.shape[-1] - inv.input_ids.shape[-1]
-            completion += int(new) * int(inv.output_ids.shape[0])
-        text = inv.text
-        texts.extend([text] if isinstance(text, str) else list(text or []))
-    limit = kwargs.get("max_new_tokens")
-    return ExecutionResult(
-        text=texts[0] if len(texts) == 1 else "\n".join(texts),
-        invoker="local",
-        model=Path(lm.name).name,
-        usage={
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        },
-        generator=generator,
-        prepared=content,
-        raw=invokers[0] if len(invokers) == 1 else invokers,
-        finish_reason="length" if limit and completion >= limit * max(len(invokers), 1) else "stop",
-        elapsed_s=elapsed,
-        extra={"texts": texts} if len(texts) > 1 else {},
-    )
+    return result

@@ -15,16 +15,20 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+import jinja2
+import jinja2.meta
 from IPython.core.error import UsageError
 
+from ..invokers._local import model_slot
+from ..prompty import Prompty, load
+from ._parse import Word
+
 if TYPE_CHECKING:
-    from .prompty import Prompty
-    from .tracing import LanguageModel
+    from ..tracing import LanguageModel
 
 __all__ = [
-    "Word",
     "check_input_names",
     "check_required_inputs",
     "choose_model",
@@ -35,13 +39,6 @@ __all__ = [
 ]
 
 _MISSING: Any = object()
-
-
-class Word(NamedTuple):
-    """One word of a magic's line; ``quoted`` tells a literal from a variable name."""
-
-    text: str
-    quoted: bool = False
 
 
 def user_names(shell: Any, near: str = "", *, of: type | tuple[type, ...] | None = None) -> str:
@@ -61,8 +58,6 @@ def user_names(shell: Any, near: str = "", *, of: type | tuple[type, ...] | None
 
 
 def _check_value(name: str, value: Any) -> Any:
-    from .prompty import Prompty
-
     if isinstance(value, str | Prompty):
         return value
     if isinstance(value, list | tuple) and value:
@@ -96,8 +91,6 @@ def resolve_target(shell: Any, word: Word) -> Any:
                 f"TARGET {name!r} is a file but not a .prompty prompt; give a .prompty path, "
                 "a quoted prompt or a variable."
             )
-        from .prompty import load
-
         return load(path)
     raise UsageError(
         f"TARGET {name!r} is neither a notebook variable nor an existing file "
@@ -124,9 +117,6 @@ def resolve_inputs(shell: Any, inputs: list[tuple[str, Word]]) -> dict[str, Any]
 
 def check_input_names(prompty: Prompty, inputs: dict[str, Any]) -> None:
     """An input the prompt never uses is a misspelling: name the ones it knows."""
-    import jinja2
-    import jinja2.meta
-
     try:
         used = jinja2.meta.find_undeclared_variables(jinja2.Environment().parse(prompty.template))
     except jinja2.TemplateSyntaxError:
@@ -166,7 +156,7 @@ def input_advice(message: str) -> str:
 
 def choose_model(shell: Any, var: str | None) -> LanguageModel:
     """``--model VAR`` > the notebook's ``model`` > the kernel's default (bound as ``model``)."""
-    from .tracing import LanguageModel
+    from ..tracing import LanguageModel  # torch loads with the first local run
 
     ns = shell.user_ns
     if var is not None:
@@ -187,8 +177,6 @@ def choose_model(shell: Any, var: str | None) -> LanguageModel:
             "LanguageModel, and the magic will not replace it: pass --model VAR naming a "
             "LanguageModel (e.g. lm = LanguageModel(), then --model lm)."
         )
-    from .invokers._local import LocalInvoker
-
-    lm = LocalInvoker._slot(None).model  # shared with execute(): one load per kernel
+    lm = model_slot(None).model  # shared with execute(): one load per kernel
     ns["model"] = lm
     return lm

@@ -4,7 +4,7 @@
 
 API invokers run concurrently on one event loop in a worker thread (``execute_async``,
 streaming into their own pane); local runs go one after another on the calling thread
-meanwhile (the model runs in a greenlet there, DESIGN §3). The answers stand side by
+meanwhile (the model runs in a greenlet there: a second OS thread would get its own OpenMP pool and slow it). The answers stand side by
 side in one display, each headed by invoker, model, tokens and time. A failure shows
 in its pane; the first one is raised once every run has ended. Interrupting cancels
 the API calls (their connections close) and stops the local run within one step.
@@ -16,15 +16,16 @@ import asyncio
 import contextvars
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..invokers import ExecutionResult, execute_async
+from ._body import check_patterns, compile_body, run_local
 from ._display import LiveOutput
-
-if TYPE_CHECKING:
-    from ._run_magic import InvokeOptions, Job
-    from .invokers import ExecutionResult
+from ._names import choose_model, input_advice
+from ._parse import InvokeOptions
+from ._plan import Job, header, local_options
 
 __all__ = ["run_many"]
 
@@ -75,11 +76,6 @@ def run_many(
     shell: Any, jobs: list[Job], inputs: dict[str, Any], opts: InvokeOptions, body: str
 ) -> list[ExecutionResult | Exception]:
     __tracebackhide__ = True
-    from ._local_run import check_patterns, compile_body, run_local
-    from ._magic_names import choose_model
-    from ._run_magic import generate_kwargs
-    from .invokers import execute_async
-
     live = LiveOutput([job.title for job in jobs], enabled=opts.display)
     outcomes: list[Any] = [None] * len(jobs)
     params = {"max_tokens": opts.max_new_tokens} if opts.max_new_tokens else None
@@ -111,9 +107,9 @@ def run_many(
     try:
         for i in local:
             assert lm is not None
-            kwargs = generate_kwargs(jobs[i], opts.max_new_tokens, lm)
+            options = local_options(jobs[i], opts.max_new_tokens)
             try:
-                outcomes[i] = run_local(shell, lm, jobs[i].content, kwargs, code=code,
+                outcomes[i] = run_local(shell, lm, jobs[i].content, options, code=code,
                                         trace=opts.trace, save_all=opts.save_all,
                                         save=opts.save, live=live, pane=i)  # fmt: skip
             except Exception as exc:
@@ -147,16 +143,12 @@ def run_many(
 
 def sentence(exc: BaseException) -> str:
     """An error as one sentence: its first sentence, ``-i`` advice for a missing input."""
-    from ._magic_names import input_advice
-
     text = " ".join(input_advice(str(exc)).split()) or type(exc).__name__
     end = re.search(r"(?<!e\.g)(?<!i\.e)\.\s", text)
     return text if end is None else text[: end.start() + 1]
 
 
 def _show(live: LiveOutput, pane: int, title: str, outcome: Any) -> None:
-    from ._run_magic import header
-
     if isinstance(outcome, BaseException):
         live.finish(pane, header=f"{title} · failed: {type(outcome).__name__}",
                     text=sentence(outcome))  # fmt: skip

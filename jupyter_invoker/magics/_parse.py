@@ -1,23 +1,12 @@
-"""``%%invoke``, ``%invoke``, ``%%generate`` and ``%invoker``: parse, then hand off.
+"""Reading a magic's line: words, options, usage errors.
 
-    %load_ext jupyter_invoker
+    opts = parse_invoke('"The Eiffel Tower is in" --max-new-tokens 5 --save-all')
+    opts.target            # Word(text='The Eiffel Tower is in', quoted=True)
+    parse_generate("--trace --out run")
 
-    %%invoke "The Eiffel Tower is in the city of" --max-new-tokens 5 --save-all
-    print(model.model.layers[10].output.shape)     # the body runs inside the Invoker
-    model.model.layers[10].output[:, -1] *= 0      # an intervention on this prompt only
-
-    %invoke prompts/weather.prompty -i city=Seattle --invoker local,serverless
-
-    %%generate --max-new-tokens 3
-    with invoke("Madison square garden is located in the city of New"):
-        one = model.lm_head.output.save()
-
-    %invoker use serverless for prompts/weather.prompty
-
-This module only reads the command line; ``_run_magic`` builds the contexts and runs
-them, ``_invoker_command`` reads and writes the selection store, ``_display`` shows
-the result. A bad option raises IPython's ``UsageError``: the usage line and what was
-wrong, no traceback.
+A bad option raises IPython's ``UsageError``: the usage line and what was wrong, in the
+user's own words, with no traceback. Nothing here imports more than the standard library
+and IPython, so ``%load_ext`` stays light.
 """
 
 from __future__ import annotations
@@ -26,22 +15,50 @@ import argparse
 import io
 import re
 import shlex
-from typing import Any, NoReturn
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, NoReturn
 
 from IPython.core.error import UsageError
-from IPython.core.magic import (
-    Magics,
-    cell_magic,
-    line_cell_magic,
-    line_magic,
-    magics_class,
-    no_var_expand,
-)
 
-from ._magic_names import Word
-from ._run_magic import GenerateOptions, InvokeOptions, run_generate, run_invoke
+__all__ = [
+    "BOUND_NAMES",
+    "GenerateOptions",
+    "InvokeOptions",
+    "Word",
+    "parse_generate",
+    "parse_invoke",
+    "split_words",
+]
 
-__all__ = ["InvokerMagics", "parse_generate", "parse_invoke", "split_words"]
+
+class Word(NamedTuple):
+    """One word of a magic's line; ``quoted`` tells a literal from a variable name."""
+
+    text: str
+    quoted: bool = False
+
+
+@dataclass(kw_only=True)
+class GenerateOptions:
+    """The options ``%%generate`` and ``%%invoke`` share."""
+
+    model: str | None = None
+    max_new_tokens: int | None = None
+    trace: bool = False
+    save_all: bool = False
+    save: list[str] = field(default_factory=list)
+    display: bool = True
+    out: str | None = None
+    line: str = ""
+
+
+@dataclass(kw_only=True)
+class InvokeOptions(GenerateOptions):
+    """``%invoke``/``%%invoke``: a TARGET, the invokers to run it on and ``-i`` inputs."""
+
+    target: Word
+    invokers: list[str] = field(default_factory=list)
+    inputs: list[tuple[str, Word]] = field(default_factory=list)
 
 
 def split_words(line: str) -> list[Word]:
@@ -220,67 +237,3 @@ def _shared_options(
         "out": _out(parser, args.out, args.model),
         "line": line,
     }
-
-
-@magics_class
-class InvokerMagics(Magics):
-    """The jupyter_invoker magics (registered by ``%load_ext jupyter_invoker``)."""
-
-    # no_var_expand: IPython would otherwise expand $var and {expr} in the line before
-    # the magic reads it (splitting "United States" into two words, running a prompt
-    # whose {x} was evaluated). The magic reads `-i key=$var` itself.
-    @no_var_expand
-    @line_cell_magic
-    def invoke(self, line: str, cell: str | None = None) -> Any:
-        """Run a prompt: ``%%invoke TARGET [options]`` (local, the body runs inside the
-        Invoker) or ``%invoke TARGET [options]`` (any invoker).
-
-        TARGET: a quoted prompt, a ``.prompty`` path, or a variable (string, list of
-        strings, chat messages, Prompty). Options: ``--model VAR``, ``--invoker
-        NAME[,NAME...]``, ``-i/--input KEY=VALUE`` (``$var`` reads a variable),
-        ``--max-new-tokens N``, ``--trace``, ``--save-all``, ``--save PATTERN``,
-        ``--no-display``, ``--out VAR``.
-        """
-        __tracebackhide__ = True
-        return run_invoke(self.shell, parse_invoke(line), cell or "")
-
-    @no_var_expand
-    @cell_magic
-    def generate(self, line: str, cell: str) -> Any:
-        """``%%generate [options]``: the body runs inside one ``model.generate(...)`` with
-        ``model``, ``generator`` and ``invoke`` (= ``generator.invoke``) bound.
-
-        Options: ``--model VAR``, ``--max-new-tokens N``, ``--trace``, ``--save-all``,
-        ``--save PATTERN``, ``--no-display``, ``--out VAR`` (not one of the names the
-        magic binds: model, generator, invoker, invoke).
-        """
-        __tracebackhide__ = True
-        return run_generate(self.shell, parse_generate(line), cell)
-
-    @no_var_expand
-    @line_magic
-    def invoker(self, line: str) -> Any:
-        """``%invoker list | use NAME [for PROMPT] | show [PROMPT] | clear PROMPT``."""
-        from ._invoker_command import run_invoker_command
-
-        return run_invoker_command(self.shell, [w.text for w in split_words(line)])
-
-
-def register(shell: Any) -> None:
-    """Register the magics on ``shell`` (loading twice replaces them, harmlessly)."""
-    from . import _display
-
-    shell.register_magics(InvokerMagics)
-    _display.install(shell)
-
-
-def unregister(shell: Any) -> None:
-    """Remove what :func:`register` added."""
-    from . import _display
-
-    registered = shell.magics_manager.magics
-    for kind, names in (("line", ("invoke", "invoker")), ("cell", ("invoke", "generate"))):
-        for name in names:
-            registered[kind].pop(name, None)
-    shell.magics_manager.registry.pop("InvokerMagics", None)
-    _display.uninstall(shell)

@@ -8,7 +8,7 @@
 
     streamer = TokenStreamer(tokenizer, on_text)   # transformers' streamer protocol
 
-Text streams through ``update_display`` of one display (DESIGN §5): the kernel's
+Text streams through ``update_display`` of one display, not ``print``: the kernel's
 IOPub rate limit counts ``stream`` messages, not display updates, and one display
 keeps the notebook tidy. ``suppress_value`` keeps the cell's value (the
 ``ExecutionResult`` the live display already shows) in ``_``/``Out`` without

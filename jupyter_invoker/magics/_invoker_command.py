@@ -20,6 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.display import display
+
+from ..invokers import clear_selection, invoker_statuses, select_invoker, selections_path
+from ..invokers._selection import all_selections, select_connection, selection
+from ..prompty import load
+from ._plan import canonical, kernel_default, set_kernel_default
 
 __all__ = ["USAGE", "run_invoker_command"]
 
@@ -31,8 +37,6 @@ def _fail(message: str) -> UsageError:
 
 
 def _statuses() -> list[dict[str, Any]]:
-    from .invokers._status import invoker_statuses
-
     return [status.to_json() for status in invoker_statuses()]
 
 
@@ -46,8 +50,6 @@ def _prompt_path(text: str) -> Path:
 
 
 def _invoker_name(name: str) -> tuple[str, bool]:
-    from ._run_magic import canonical
-
     try:
         return canonical(name)
     except UsageError as exc:
@@ -87,14 +89,9 @@ def _chosen(entry: dict[str, Any]) -> str:
 
 
 def _describe(path: Path) -> str:
-    from .invokers._selection import selection
-    from .prompty import load
-
     entry = selection(path)
     if entry:
         return f"{path}: {_chosen(entry)} (selected)"
-    from ._run_magic import kernel_default
-
     default = kernel_default()
     if default:
         return f"{path}: {default} (this kernel's default; no selection)"
@@ -103,12 +100,6 @@ def _describe(path: Path) -> str:
 
 def run_invoker_command(shell: Any, words: list[str]) -> None:
     """Run ``%invoker`` with ``words`` (see the module docstring)."""
-    from IPython.display import display
-
-    from ._run_magic import kernel_default, set_kernel_default
-    from .invokers import clear_selection, select_invoker, selections_path
-    from .invokers._selection import all_selections, select_connection
-
     if not words:
         raise _fail("say what to do: list, use, show or clear.")
     command, rest = words[0], words[1:]

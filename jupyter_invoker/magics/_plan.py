@@ -1,0 +1,152 @@
+"""What a magic will do, decided before anything runs: jobs, options, header, defaults.
+
+    jobs = plan_jobs(opts, target, inputs)      # one Job per invoker (--invoker a,b: two)
+    kwargs, seed = local_options(job, opts.max_new_tokens)
+    header(result, job.title)                   # 'local · SmolLM2-135M-Instruct · 5 tokens · 0.41 s'
+
+Which invoker runs a prompt: the ``--invoker`` list > the prompt's selection in the
+store > this kernel's default (``%invoker use NAME``) > the file's own > ``local``.
+Prompt text (a quoted literal, a variable) runs on the local model unless an invoker
+is named; a ``.prompty`` target is rendered for the local model here, so the run
+steps only execute.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from ..exceptions import InvokerError
+from ..invokers import ExecutionResult, InvokerFactory
+from ..invokers._execute import plan
+from ..invokers._local import DEFAULT_MAX_NEW_TOKENS, LocalInvoker, LocalOptions
+from ..invokers._selection import selection
+from ..invokers._store import read_store
+from ..prompty import Prompty, PromptyInput, prepare
+from ._names import check_input_names, check_required_inputs
+from ._parse import InvokeOptions
+
+__all__ = [
+    "LOCAL",
+    "Job",
+    "canonical",
+    "header",
+    "kernel_default",
+    "local_options",
+    "plan_jobs",
+    "set_kernel_default",
+]
+
+LOCAL = frozenset({"local", "huggingface"})
+_kernel: dict[str, str] = {}  # "invoker": the name `%invoker use NAME` chose for this kernel
+
+
+def kernel_default() -> str | None:
+    """The invoker ``%invoker use NAME`` chose for this kernel (``None``: none)."""
+    return _kernel.get("invoker")
+
+
+def set_kernel_default(name: str | None) -> None:
+    if name is None:
+        _kernel.pop("invoker", None)
+    else:
+        _kernel["invoker"] = name
+
+
+def canonical(name: str) -> tuple[str, bool]:
+    """``(name, is_connection)`` for a registered invoker or a named connection."""
+    connections = read_store()["connections"]
+    if name in connections and name.lower() not in InvokerFactory.names():
+        return name, True
+    try:
+        InvokerFactory.get(name)
+    except InvokerError as exc:
+        known = ", ".join(sorted(connections))
+        extra = f" Named connections: {known}." if known else ""
+        raise UsageError(f"{exc}{extra}") from None
+    return InvokerFactory.canonical_name(name), False
+
+
+def _literal_prompty(value: Any) -> Prompty:
+    """A literal prompt (text or chat messages) as an in-memory Prompty, for execute()."""
+    if isinstance(value, str):
+        messages = [{"role": "user", "content": value}]
+    elif value and isinstance(value[0], str):  # a batch: local only (checked by run_invoke)
+        messages = [{"role": "user", "content": text} for text in value]
+    else:
+        messages = value
+    template = "\n".join(f"{m['role']}:\n{{{{ m{i} }}}}\n" for i, m in enumerate(messages))
+    prompty = Prompty(path=Path.cwd() / "<%invoke>.prompty", template=template, name="%invoke")
+    prompty.inputs = {f"m{i}": PromptyInput(type="string") for i in range(len(messages))}
+    prompty.sample = {f"m{i}": str(m["content"]) for i, m in enumerate(messages)}
+    return prompty
+
+
+@dataclass
+class Job:
+    """One run of the prompt on one invoker."""
+
+    title: str
+    name: str | None  # None: execute() chooses (the selection store)
+    local: bool
+    prompty: Prompty | None
+    content: Any = None  # what the local model runs: text, a batch, chat messages
+
+
+def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[Job]:
+    """One :class:`Job` per invoker the prompt runs on (see the module docstring)."""
+    names: list[str | None] = [canonical(n)[0] for n in opts.invokers]
+    is_prompty = isinstance(target, Prompty)
+    if not names:
+        if is_prompty and selection(target.path):
+            names = [None]  # the prompt's own selection, read by plan() / execute()
+        else:
+            default = kernel_default()
+            names = [canonical(default)[0] if default else (None if is_prompty else "local")]
+    if inputs and not is_prompty:
+        raise UsageError(
+            "-i/--input fills the inputs of a .prompty prompt; this TARGET is prompt text "
+            "already. Drop -i, or pass a .prompty path or a Prompty variable."
+        )
+    if is_prompty:
+        check_input_names(target, inputs)
+        check_required_inputs(target, inputs)
+    jobs = []
+    for name in names:
+        if not is_prompty and name in LOCAL:  # prompt text on the local model: no store read
+            jobs.append(Job(str(name), name, True, None, target))
+            continue
+        prompty = target if is_prompty else _literal_prompty(target)
+        resolved, run_prompty = plan(prompty, name)
+        title = name if name and name != resolved else resolved
+        if resolved not in LOCAL:
+            jobs.append(Job(title, name, False, prompty))
+        elif is_prompty:
+            jobs.append(Job(title, name, True, run_prompty, prepare(run_prompty, inputs)))
+        else:
+            jobs.append(Job(title, name, True, None, target))
+    return jobs
+
+
+def local_options(job: Job, max_new_tokens: int | None) -> LocalOptions:
+    """``generate`` options of a local job: the prompt's parameters, as the local invoker
+    reads them (sampling, seed, stop strings), ``--max-new-tokens`` over its max_tokens."""
+    if job.prompty is None:
+        return LocalOptions({"max_new_tokens": max_new_tokens or DEFAULT_MAX_NEW_TOKENS})
+    return LocalInvoker(job.prompty).options(max_new_tokens)
+
+
+def header(result: ExecutionResult, title: str | None = None) -> str:
+    """``invoker · model · N tokens · T s`` (a connection's name in brackets)."""
+    usage = result.usage or {}
+    tokens = usage.get("completion_tokens")
+    name = result.invoker if title in (None, result.invoker) else f"{result.invoker} ({title})"
+    model = result.model or "?"
+    if model.startswith(("/", "~", ".")):  # a local folder: its name says enough
+        model = Path(model).name
+    parts = [name, model, f"{tokens} tokens" if tokens is not None else "tokens: n/a"]
+    parts.append(f"{result.elapsed_s or 0:.2f} s")
+    return " · ".join(parts)
