@@ -47,7 +47,10 @@ def _data_path(name: str) -> str:
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     command = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out)]
-    if importlib.util.find_spec("hatchling") and importlib.util.find_spec("hatch_jupyter_builder"):
+    if all(
+        importlib.util.find_spec(name)
+        for name in ("hatchling", "hatch_jupyter_builder", "hatch_nodejs_version")
+    ):
         # The dev extras carry the build backend: seconds instead of minutes.
         command.append("--no-build-isolation")
     result = subprocess.run([*command, str(ROOT)], capture_output=True, text=True, timeout=900)
