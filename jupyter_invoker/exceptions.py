@@ -24,12 +24,19 @@ backend SDK errors are mapped onto it at the boundary and chained with ``from ex
         ├── InvokerServerError    5xx after the bounded retries
         └── InvokerResponseError  malformed response, stream cut midway, other 4xx
 
-Messages are sentences: what happened, the offending value, what to do.
+    ├── BodySyntaxError           a magic's cell body does not compile (shown as a cell's own)
+    RunInterrupted (a KeyboardInterrupt) a run stopped by Ctrl-C / the kernel's stop button
+
+Messages are sentences: what happened, the offending value, what to do. In IPython each
+one shows as its message and the user's line, not a page of frames (``%tb`` shows them).
 """
 
 from __future__ import annotations
 
+from . import _traceback
+
 __all__ = [
+    "BodySyntaxError",
     "InvalidInputError",
     "InvokerAuthError",
     "InvokerConfigError",
@@ -47,14 +54,29 @@ __all__ = [
     "PromptyLoadError",
     "PromptyReferenceError",
     "PromptyRenderError",
+    "RunInterrupted",
     "TracingError",
     "UnknownInvokerError",
     "ViewError",
 ]
 
 
-class JupyterInvokerError(Exception):
+class _ShortInIPython:
+    """IPython renders these as the message and the user's line (``%tb``: everything)."""
+
+    def _render_traceback_(self) -> list[str]:
+        assert isinstance(self, BaseException)
+        return _traceback.render(self)
+
+
+class JupyterInvokerError(_ShortInIPython, Exception):
     """Base class of every error raised by jupyter_invoker."""
+
+
+class RunInterrupted(_ShortInIPython, KeyboardInterrupt):
+    """A run was interrupted; the model, its hooks and the kernel are as before it.
+
+    A ``KeyboardInterrupt``, so code that catches one catches this too."""
 
 
 class ModelLoadError(JupyterInvokerError):
@@ -132,3 +154,22 @@ class InvokerServerError(InvokerError):
 
 class InvokerResponseError(InvokerError):
     """The endpoint answered something unusable (bad body, cut stream, other 4xx)."""
+
+
+class BodySyntaxError(JupyterInvokerError):
+    """A magic's cell body does not compile. IPython shows it as it shows a syntax error
+    typed in a cell (the line and a caret), not as an error raised inside the magic; the
+    ``SyntaxError`` itself is the ``__cause__``."""
+
+    def __init__(self, error: SyntaxError, shell: object = None) -> None:
+        super().__init__(f"{type(error).__name__} in the cell body: {error}")
+        self.error = error
+        self._shell = shell
+
+    def _render_traceback_(self) -> list[str]:
+        syntax_tb = getattr(self._shell, "SyntaxTB", None)
+        if syntax_tb is None or _traceback.asked_by_tb_magic():
+            return _traceback.render(self)
+        error = self.error
+        return [*syntax_tb.structured_traceback(type(error), error, []),
+                "(%tb shows the full traceback)"]  # fmt: skip

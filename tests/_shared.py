@@ -1,5 +1,7 @@
-"""Helpers more than one test folder uses: what a traced run must leave behind on a
-model (nothing), a Ctrl-C in the middle of one, a free loopback port (``pythonpath = ["tests"]`` in the pytest settings makes it importable)."""
+"""Helpers more than one test module uses: what a traced run must leave behind on a
+model (nothing), a Ctrl-C in the middle of one, a free loopback port, a real Jupyter
+kernel to run cells in (``pythonpath = ["tests"]`` in the pytest settings makes this
+importable)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import greenlet
@@ -72,3 +75,56 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+KERNEL_TIMEOUT = 300
+
+
+@contextlib.contextmanager
+def running_kernel(folder: Path, setup: str = "%load_ext jupyter_invoker") -> Iterator[Any]:
+    """A real ipykernel started in ``folder`` (its own selection store there), ``setup``
+    run in it; yields ``(kernel manager, client)``, shut down afterwards."""
+    import os
+
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    env = {**os.environ, "JUPYTER_INVOKER_CONFIG_DIR": str(folder / "config")}
+    km.start_kernel(cwd=str(folder), env=env)
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=120)
+        reply, _ = execute(kc, setup)
+        assert reply["status"] == "ok", reply
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def execute(kc: Any, code: str, *, msg_id: str | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """Run ``code``; (the execute_reply content, its IOPub messages in order)."""
+    msg_id = msg_id or kc.execute(code)
+    messages = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=KERNEL_TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status":
+            if msg["content"]["execution_state"] == "idle":
+                break
+            continue
+        messages.append(msg)
+    while True:
+        reply = kc.get_shell_msg(timeout=KERNEL_TIMEOUT)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"], messages
+
+
+def value(kc: Any, expression: str) -> str:
+    """The ``text/plain`` of ``expression`` evaluated in the kernel."""
+    reply, messages = execute(kc, expression)
+    assert reply["status"] == "ok", reply
+    results = [m for m in messages if m["msg_type"] == "execute_result"]
+    return str(results[-1]["content"]["data"]["text/plain"])

@@ -100,8 +100,11 @@ def model_key(name: str | None) -> str:
     return resolve_model(name)
 
 
-def model_slot(name: str | None = None) -> ModelSlot:
-    """The cached model for ``name`` (``None``: the embedded default), loaded on first use.
+def model_slot(
+    name: str | None = None, *, on_load: Callable[[str], None] | None = None
+) -> ModelSlot:
+    """The cached model for ``name`` (``None``: the embedded default), loaded on first use
+    (``on_load(model name)`` is called first, so a caller can say it is loading).
 
     The magics' kernel default and ``execute()`` share it: one load per process."""
     key = model_key(name)
@@ -110,12 +113,44 @@ def model_slot(name: str | None = None) -> ModelSlot:
         if slot is None:
             from ..tracing import LanguageModel
 
+            if on_load is not None:
+                on_load(Path(key).name or key)
             lm = LanguageModel(key)
             slot = _models[key] = ModelSlot(lm, model_lock(lm))
         return slot
 
 
 # -- one local run ---------------------------------------------------------------------
+_CONTEXT_FIELDS = ("max_position_embeddings", "n_positions", "n_ctx", "seq_length")
+
+
+def context_length(lm: LanguageModel) -> tuple[int, str] | None:
+    """``(tokens, config field)``: how long a sequence the model was built for, if it says."""
+    config = getattr(lm.hf_model, "config", None)
+    for field in _CONTEXT_FIELDS:
+        value = getattr(config, field, None)
+        if isinstance(value, int) and value > 0:
+            return value, field
+    return None
+
+
+def check_context(lm: LanguageModel, kwargs: dict[str, Any], prompt_tokens: int = 0) -> None:
+    """Refuse a generation that would run past the model's context (it would fail deep in
+    the model, or silently produce garbage, after minutes)."""
+    new = kwargs.get("max_new_tokens")
+    known = context_length(lm)
+    if known is None or not isinstance(new, int) or prompt_tokens + new <= known[0]:
+        return
+    limit, field = known
+    prompt = f" after a {prompt_tokens}-token prompt" if prompt_tokens else ""
+    room = limit - prompt_tokens
+    raise InvokerConfigError(
+        f"max_new_tokens={new}{prompt} goes past the context of {Path(lm.name).name}: "
+        f"{limit} tokens (config.{field}). Ask for at most {room} new tokens "
+        f"(--max-new-tokens {room}, or max_tokens in the prompt's parameters)."
+    )
+
+
 @contextlib.contextmanager
 def _session(
     lm: LanguageModel,
@@ -127,6 +162,8 @@ def _session(
 ) -> Iterator[Generator]:
     """The model's lock, the seed, stop strings' tokenizer, then the tracing context."""
     options = dict(kwargs)
+    if not trace:
+        check_context(lm, options)
     if "stop_strings" in options:
         options["tokenizer"] = lm.tokenizer  # generate() needs it to match stop strings
     if streamer is not None:
@@ -157,6 +194,8 @@ def run_local(
     started = time.perf_counter()
     session = _session(lm, kwargs, trace=trace, seed=seed, streamer=streamer)
     with session as generator, generator.invoke(content) as invoker:
+        if not trace and invoker.input_ids is not None:
+            check_context(lm, kwargs, int(invoker.input_ids.shape[-1]))
         if body is not None:
             body(generator, invoker)
     return local_result(lm, generator, [invoker], content, kwargs,

@@ -18,14 +18,16 @@ one run function, the same that ``execute()`` uses.
 from __future__ import annotations
 
 import fnmatch
+import sys
 from collections.abc import Callable
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
+from ..exceptions import BodySyntaxError
 from ..invokers import ExecutionResult
 from ..invokers._local import LocalOptions, run_generator
 from ..invokers._local import run_local as invokers_run_local
-from ._display import LiveOutput, TokenStreamer
+from ._display import LiveOutput, TokenStreamer, labelled
 
 if TYPE_CHECKING:
     from ..tracing import Generator, Invoker, LanguageModel
@@ -38,15 +40,35 @@ def has_code(body: str) -> bool:
     return any(line.strip() and not line.strip().startswith("#") for line in body.splitlines())
 
 
+def running_cell(shell: Any) -> int:
+    """The execution count of the cell running now, as its tracebacks name it (``In[N]``).
+
+    IPython counts the cell up before running it, so ``shell.execution_count`` is the
+    next cell's number by then; the cell's own number is that of its compiled code,
+    found on the stack."""
+    cells: dict[str, int] = getattr(shell.compile, "_filename_map", {})
+    frame = sys._getframe(1)
+    while frame is not None:
+        number = cells.get(frame.f_code.co_filename)
+        if number is not None:
+            return number
+        frame = frame.f_back  # type: ignore[assignment]
+    return int(shell.execution_count)
+
+
 def compile_body(shell: Any, magic: str, line: str, body: str) -> CodeType | None:
-    """The cell body compiled as the user's cell (line numbers match the cell)."""
+    """The cell body compiled as the user's cell (its line numbers and ``In[N]`` match)."""
     if not has_code(body):
         return None
     transformed = shell.transform_cell(body)
     # The magic's own line becomes a comment, so line N of the cell is line N here.
     source = f"# {magic} {line}\n{transformed}"
-    name = shell.compile.cache(source, shell.execution_count, raw_code=f"{magic} {line}\n{body}")
-    code: CodeType = compile(source, name, "exec", shell.compile.flags, True)
+    raw = f"{magic} {line}\n{body}"
+    name = shell.compile.cache(source, running_cell(shell), raw_code=raw)
+    try:
+        code: CodeType = compile(source, name, "exec", shell.compile.flags, True)
+    except SyntaxError as exc:  # shown as IPython shows a cell's own syntax error
+        raise BodySyntaxError(exc, shell) from exc
     return code
 
 
@@ -111,14 +133,12 @@ def saved_anything(generator: Generator) -> bool:
 def _streamer(lm: LanguageModel, live: LiveOutput | None, pane: int) -> TokenStreamer | None:
     if live is None or not live.enabled:
         return None
-    segments: dict[int, str] = {}
+    segments: dict[int, list[tuple[str, str]]] = {}
 
-    def on_text(segment: int, text: str, tokens: int) -> None:
-        segments[segment] = text
-        if len(segments) == 1:
-            live.set_text(pane, text, tokens=tokens)
-        else:
-            live.set_text(pane, "\n".join(f"[invoke {k}] {v}" for k, v in segments.items()))
+    def on_text(segment: int, rows: list[tuple[str, str]], tokens: int) -> None:
+        segments[segment] = rows
+        every = [pair for pairs in segments.values() for pair in pairs]
+        live.set_text(pane, labelled(every), tokens=tokens if len(every) == 1 else None)
 
     return TokenStreamer(lm.tokenizer, on_text)
 

@@ -24,7 +24,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["LiveOutput", "TokenStreamer", "install", "suppress_value", "uninstall"]
+__all__ = [
+    "ENDED_AT_ONCE",
+    "LiveOutput",
+    "TokenStreamer",
+    "install",
+    "labelled",
+    "prompt_label",
+    "suppress_value",
+    "uninstall",
+]
 
 UPDATE_INTERVAL_S = 0.1  # at most ~10 display updates per second
 
@@ -52,7 +61,8 @@ class LiveOutput:
 
     # -- feeding -------------------------------------------------------------------
     def start(self) -> None:
-        if not self.enabled:
+        """Show the display (once; a second call changes nothing)."""
+        if not self.enabled or self._handle is not None:
             return
         from IPython.display import display
 
@@ -82,6 +92,17 @@ class LiveOutput:
                 target.tokens = tokens
             self._dirty = True
             self._maybe_update()
+
+    def status(self, pane: int, header: str) -> None:
+        """Pane ``pane``'s header says ``header`` now (shown at once, the display started
+        if it was not): what the run is doing before any text comes."""
+        with self._lock:
+            self.panes[pane].header = header
+            if self._handle is None:
+                self._dirty = False
+                self.start()
+            else:
+                self._update()
 
     def finish(self, pane: int, *, header: str, text: str | None = None) -> None:
         """Pane ``pane`` is done: its final header (and text, when known)."""
@@ -131,26 +152,51 @@ class LiveOutput:
         }
 
 
+ENDED_AT_ONCE = "(the model ended the sequence at once: its first token was end-of-sequence)"
+_LABEL_CHARS = 60
+
+
+def prompt_label(prompt: str) -> str:
+    """A prompt as the label of its completion: quoted, its end kept when it is long (the
+    words the completion continues)."""
+    text = " ".join(prompt.split())
+    if len(text) > _LABEL_CHARS:
+        text = "…" + text[-(_LABEL_CHARS - 1) :]
+    return f'"{text}"'
+
+
+def labelled(pairs: list[tuple[str, str]]) -> str:
+    """One completion as itself; several, each after its prompt's label."""
+    if len(pairs) == 1:
+        return pairs[0][1]
+    return "\n".join(f"{prompt_label(prompt)} → {text.lstrip()}" for prompt, text in pairs)
+
+
 class TokenStreamer:
     """A transformers streamer (``put``/``end``) that hands decoded text to ``on_text``.
 
     ``generate`` calls ``put(prompt_ids)`` (2-D) once per run, then ``put(next_ids)``
-    (one id per row) per step. Each run is one segment: ``on_text(segment, text,
-    tokens)`` receives a segment's whole text so far; decoding happens only when the
-    display is due for an update, so streaming costs next to nothing per step.
+    (one id per row) per step. Each run is one segment: ``on_text(segment, rows,
+    tokens)`` receives a segment's ``(prompt, completion so far)`` per batch row;
+    decoding happens only when the display is due for an update, so streaming costs next
+    to nothing per step.
     """
 
-    def __init__(self, tokenizer: Any, on_text: Callable[[int, str, int], None]) -> None:
+    def __init__(
+        self, tokenizer: Any, on_text: Callable[[int, list[tuple[str, str]], int], None]
+    ) -> None:
         self.tokenizer = tokenizer
         self.on_text = on_text
         self.segment = -1
         self.rows: list[list[int]] = []
+        self.prompts: list[str] = []
         self._last = 0.0
 
     def put(self, value: Any) -> None:
         if value.dim() == 2:  # a new run starts with its prompt
             self.segment += 1
             self.rows = [[] for _ in range(value.shape[0])]
+            self.prompts = self.tokenizer.batch_decode(value, skip_special_tokens=True)
             self._last = 0.0
             return
         for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=False):
@@ -166,8 +212,8 @@ class TokenStreamer:
 
     def _emit(self) -> None:
         texts = [self.tokenizer.decode(row, skip_special_tokens=True) for row in self.rows]
-        text = texts[0] if len(texts) == 1 else "\n".join(f"[{i}] {t}" for i, t in enumerate(texts))
-        self.on_text(self.segment, text, len(self.rows[0]) if self.rows else 0)
+        rows = list(zip(self.prompts, texts, strict=False))
+        self.on_text(self.segment, rows, len(self.rows[0]) if self.rows else 0)
 
 
 # -- the cell's value, shown once ----------------------------------------------------

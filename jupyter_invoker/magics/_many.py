@@ -16,6 +16,7 @@ import asyncio
 import contextvars
 import re
 import threading
+import time
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -25,7 +26,7 @@ from ._body import check_patterns, compile_body, run_local
 from ._display import LiveOutput
 from ._names import choose_model, input_advice
 from ._parse import InvokeOptions
-from ._plan import Job, header, local_options
+from ._plan import Job, completion_text, header, interrupted, local_options
 
 __all__ = ["run_many"]
 
@@ -80,13 +81,18 @@ def run_many(
     outcomes: list[Any] = [None] * len(jobs)
     params = {"max_tokens": opts.max_new_tokens} if opts.max_new_tokens else None
     local = [i for i, job in enumerate(jobs) if job.local]
-    lm = choose_model(shell, opts.model) if local else None
+    code = compile_body(shell, "%%invoke", opts.line, body) if local else None
+
+    def loading(name: str) -> None:
+        for i in local:
+            live.status(i, f"{jobs[i].title} · loading {name}…")
+
+    lm = choose_model(shell, opts.model, on_load=loading) if local else None
     if lm is not None:
         try:
             check_patterns(lm, opts.save)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    code = compile_body(shell, "%%invoke", opts.line, body) if local else None
 
     def feeder(pane: int) -> Any:
         return None if not live.enabled else (lambda piece: live.feed(pane, piece))
@@ -103,6 +109,7 @@ def run_many(
         for i in api
     ]
     live.start()
+    started = time.perf_counter()
     background = _Background(coroutines) if coroutines else None
     try:
         for i in local:
@@ -120,13 +127,15 @@ def run_many(
             for i, outcome in zip(api, background.outcomes, strict=False):
                 outcomes[i] = outcome
                 _show(live, i, jobs[i].title, outcome)
-    except BaseException:
+    except BaseException as exc:
         if background is not None:
             background.cancel()
         for i, job in enumerate(jobs):
             if outcomes[i] is None:
                 live.finish(i, header=f"{job.title} · interrupted")
         live.close()
+        if isinstance(exc, KeyboardInterrupt):
+            raise interrupted(exc, started) from exc
         raise
     live.close()
     for i in local:
@@ -153,4 +162,4 @@ def _show(live: LiveOutput, pane: int, title: str, outcome: Any) -> None:
         live.finish(pane, header=f"{title} · failed: {type(outcome).__name__}",
                     text=sentence(outcome))  # fmt: skip
     else:
-        live.finish(pane, header=header(outcome, title), text=outcome.text)
+        live.finish(pane, header=header(outcome, title), text=completion_text(outcome))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -154,8 +155,11 @@ def input_advice(message: str) -> str:
     return re.sub(r"inputs=\{'(\w+)': \.\.\.\}", r"-i \1=...", message)
 
 
-def choose_model(shell: Any, var: str | None) -> LanguageModel:
-    """``--model VAR`` > the notebook's ``model`` > the kernel's default (bound as ``model``)."""
+def choose_model(
+    shell: Any, var: str | None, *, on_load: Callable[[str], None] | None = None
+) -> LanguageModel:
+    """``--model VAR`` > the notebook's ``model`` > the kernel's default (bound as ``model``;
+    ``on_load(name)`` is called before it loads, the first time)."""
     from ..tracing import LanguageModel  # torch loads with the first local run
 
     ns = shell.user_ns
@@ -177,6 +181,6 @@ def choose_model(shell: Any, var: str | None) -> LanguageModel:
             "LanguageModel, and the magic will not replace it: pass --model VAR naming a "
             "LanguageModel (e.g. lm = LanguageModel(), then --model lm)."
         )
-    lm = model_slot(None).model  # shared with execute(): one load per kernel
+    lm = model_slot(None, on_load=on_load).model  # shared with execute(): one load per kernel
     ns["model"] = lm
     return lm

@@ -111,8 +111,26 @@ class _Parser(argparse.ArgumentParser):
             index = int(match.group(1) or match.group(2))
             return _shown(words[index]) if index < len(words) else match.group(0)
 
-        message = _TAG.sub(user_word, message)
+        message = _TAG.sub(user_word, message) + self._quote_hint(message)
         raise UsageError(f"{self.format_usage().strip()}\n{self.prog}: {message}")
+
+    def _quote_hint(self, message: str) -> str:
+        """An unquoted prompt of several words reads as TARGET plus stray arguments."""
+        if self.prog != "%invoke" or not message.startswith("unrecognized arguments"):
+            return ""
+        leading: list[str] = []
+        for word in self.words:
+            if word.quoted or word.text.startswith("-"):
+                break
+            leading.append(word.text)
+        if len(leading) < 2:
+            return ""
+        prompt = " ".join(leading)
+        quoted = f'"{prompt}"' if '"' not in prompt else shlex.quote(prompt)
+        return (
+            f". A prompt of several words needs quotes, or it reads as TARGET {leading[0]!r} "
+            f"and stray words: %invoke {quoted}"
+        )
 
 
 def _positive(text: str) -> int:

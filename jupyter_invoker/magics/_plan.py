@@ -13,19 +13,21 @@ steps only execute.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..exceptions import InvokerError
+from ..exceptions import InvokerError, RunInterrupted
 from ..invokers import ExecutionResult, InvokerFactory
 from ..invokers._execute import plan
 from ..invokers._local import DEFAULT_MAX_NEW_TOKENS, LocalInvoker, LocalOptions
 from ..invokers._selection import selection
 from ..invokers._store import read_store
 from ..prompty import Prompty, PromptyInput, prepare
+from ._display import ENDED_AT_ONCE, labelled
 from ._names import check_input_names, check_required_inputs
 from ._parse import InvokeOptions
 
@@ -33,7 +35,9 @@ __all__ = [
     "LOCAL",
     "Job",
     "canonical",
+    "completion_text",
     "header",
+    "interrupted",
     "kernel_default",
     "local_options",
     "plan_jobs",
@@ -147,6 +151,48 @@ def header(result: ExecutionResult, title: str | None = None) -> str:
     model = result.model or "?"
     if model.startswith(("/", "~", ".")):  # a local folder: its name says enough
         model = Path(model).name
-    parts = [name, model, f"{tokens} tokens" if tokens is not None else "tokens: n/a"]
-    parts.append(f"{result.elapsed_s or 0:.2f} s")
-    return " · ".join(parts)
+    count = f"{tokens} token{'' if tokens == 1 else 's'}" if tokens is not None else "tokens: n/a"
+    return " · ".join([name, model, count, f"{result.elapsed_s or 0:.2f} s"])
+
+
+def _prompts(invoker: Any, tokenizer: Any) -> list[str]:
+    """The prompt of each batch row of a traced invoke, as the user gave it when it was
+    text, else decoded from its tokens."""
+    given = invoker.input
+    if isinstance(given, str):
+        return [given]
+    if isinstance(given, list) and given and all(isinstance(g, str) for g in given):
+        return list(given)
+    if isinstance(given, list) and given and all(isinstance(g, dict) for g in given):
+        users = [str(m.get("content", "")) for m in given if m.get("role") == "user"]
+        return [users[-1] if users else str(given[-1].get("content", ""))]
+    ids, mask = invoker.input_ids, invoker.attention_mask
+    if ids is None:
+        return []
+    rows = [row[m.bool()] for row, m in zip(ids, mask, strict=True)] if mask is not None else ids
+    return list(tokenizer.batch_decode(rows, skip_special_tokens=True))
+
+
+def completion_text(result: ExecutionResult) -> str:
+    """The answer as the cell shows it: several completions each after its prompt; one the
+    local model ended at once says so instead of showing nothing."""
+    if result.generator is None:
+        return result.text
+    raw = result.raw if isinstance(result.raw, list) else [result.raw]
+    tokenizer = result.generator.model.tokenizer
+    prompts = [prompt for invoker in raw for prompt in _prompts(invoker, tokenizer)]
+    texts = result.extra.get("texts") or [result.text]
+    shown = [text if text.strip() else ENDED_AT_ONCE for text in texts]
+    if len(prompts) != len(shown):
+        prompts = [f"prompt {i}" for i in range(len(shown))]
+    return labelled(list(zip(prompts, shown, strict=True)))
+
+
+def interrupted(exc: KeyboardInterrupt, started: float) -> RunInterrupted:
+    """A Ctrl-C / stop-button interrupt of a run, as one sentence (``%tb``: where it hit)."""
+    if isinstance(exc, RunInterrupted):
+        return exc
+    return RunInterrupted(
+        f"The run was interrupted after {time.perf_counter() - started:.2f} s and stopped "
+        "there; nothing of it is kept, and the model and kernel are as before it."
+    )

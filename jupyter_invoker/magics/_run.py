@@ -37,7 +37,7 @@ from ._display import LiveOutput, suppress_value
 from ._many import run_many
 from ._names import choose_model, input_advice, resolve_inputs, resolve_target
 from ._parse import GenerateOptions, InvokeOptions
-from ._plan import Job, header, local_options, plan_jobs
+from ._plan import Job, completion_text, header, interrupted, local_options, plan_jobs
 
 if TYPE_CHECKING:
     from ..tracing import LanguageModel
@@ -76,15 +76,19 @@ def show_browser(result: ExecutionResult, opts: InvokeOptions | GenerateOptions)
 
 
 def _prepare_local(
-    shell: Any, opts: GenerateOptions, magic: str, body: str
+    shell: Any, opts: GenerateOptions, magic: str, body: str, live: LiveOutput, title: str
 ) -> tuple[LanguageModel, Any]:
-    """The local model and the compiled cell body, or a UsageError saying what is wrong."""
-    lm = choose_model(shell, opts.model)
+    """The compiled cell body and the local model (the display says so at once while a
+    first run loads it), or a UsageError saying what is wrong."""
+    code = compile_body(shell, magic, opts.line, body)
+    lm = choose_model(
+        shell, opts.model, on_load=lambda name: live.status(0, f"{title} · loading {name}…")
+    )
     try:
         check_patterns(lm, opts.save)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return lm, compile_body(shell, magic, opts.line, body)
+    return lm, code
 
 
 def _run_live(
@@ -99,7 +103,7 @@ def _run_live(
     """Run a local magic into its live display: the final header (or what stopped it,
     after how long when ``timed``), then the browser and the cell's value."""
     __tracebackhide__ = True
-    live.start()
+    live.status(0, live.panes[0].header.replace("loading", "running", 1))
     started = time.perf_counter()
     try:
         result = run()
@@ -110,8 +114,10 @@ def _run_live(
         after = f" after {time.perf_counter() - started:.2f} s" if timed else ""
         live.finish(0, header=f"local · {Path(lm.name).name} · {what}{after}")
         live.close()
+        if isinstance(exc, KeyboardInterrupt):
+            raise interrupted(exc, started) from exc
         raise
-    live.finish(0, header=header(result), text=result.text)
+    live.finish(0, header=header(result), text=completion_text(result))
     live.close()
     show_browser(result, opts)
     return _finish(shell, result, opts, opts.display)
@@ -149,18 +155,22 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
     live = LiveOutput([job.title], enabled=opts.display)
     if not job.local:
         live.start()
+        started = time.perf_counter()
         try:
             result = run_api(job, inputs, opts, live, 0)
         except BaseException as exc:
-            live.finish(0, header=f"{job.title} · failed: {type(exc).__name__}")
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            live.finish(0, header=f"{job.title} · {what}: {type(exc).__name__}")
             live.close()
             if isinstance(exc, PromptyRenderError):
                 raise UsageError(input_advice(str(exc))) from None
+            if isinstance(exc, KeyboardInterrupt):
+                raise interrupted(exc, started) from exc
             raise
         live.finish(0, header=header(result, job.title), text=result.text)
         live.close()
         return _finish(shell, result, opts, opts.display)
-    lm, code = _prepare_local(shell, opts, "%%invoke", body)
+    lm, code = _prepare_local(shell, opts, "%%invoke", body, live, job.title)
     options = local_options(job, opts.max_new_tokens)
     return _run_live(
         shell, opts, lm, live,
@@ -173,9 +183,9 @@ def run_invoke(shell: Any, opts: InvokeOptions, body: str) -> Any:
 def run_generate(shell: Any, opts: GenerateOptions, body: str) -> Any:
     """``%%generate``: the body inside one Generator with ``invoke`` bound."""
     __tracebackhide__ = True
-    lm, code = _prepare_local(shell, opts, "%%generate", body)
-    options = LocalOptions({"max_new_tokens": opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS})
     live = LiveOutput(["generate"], enabled=opts.display)
+    lm, code = _prepare_local(shell, opts, "%%generate", body, live, "generate")
+    options = LocalOptions({"max_new_tokens": opts.max_new_tokens or DEFAULT_MAX_NEW_TOKENS})
     return _run_live(
         shell, opts, lm, live,
         lambda: run_generate_body(shell, lm, options, code=code, trace=opts.trace,

@@ -36,6 +36,12 @@ EIFFEL = '"The Eiffel Tower is in the city of"'
         (f"{EIFFEL} --out model", "--out model: `model` is a name the magic binds itself"),
         (f"{EIFFEL} --out invoke", "--out invoke: `invoke` is a name the magic binds itself"),
         ('"unclosed', "No closing quotation"),
+        # An unquoted prompt: say to quote it, with the quoted line.
+        (
+            "The Eiffel Tower is in --max-new-tokens 2",
+            "needs quotes, or it reads as TARGET 'The' and stray words: "
+            '%invoke "The Eiffel Tower is in"',
+        ),
     ],
 )
 def test_bad_options_print_usage_and_no_traceback(
@@ -208,3 +214,15 @@ def test_a_failing_api_invoker_keeps_the_other_answers(
     err = capsys.readouterr().err
     assert isinstance(run.error_in_exec, UsageError) and "Every invoker failed." in err
     assert "Traceback" not in err
+
+
+def test_more_new_tokens_than_the_context_names_the_limit(shell: InteractiveShell) -> None:
+    with pytest.raises(InvokerConfigError) as info:
+        shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 100000")
+    message = str(info.value)
+    assert "max_new_tokens=100000" in message and "8192 tokens" in message
+    assert "config.max_position_embeddings" in message and "--max-new-tokens" in message
+    # with the prompt counted, the advice is the room that is really left
+    with pytest.raises(InvokerConfigError, match=r"after a \d+-token prompt"):
+        shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 8190")
+    assert shell.run_line_magic("invoke", f"{EIFFEL} --max-new-tokens 1").text

@@ -31,7 +31,11 @@ def test_seed_example_as_a_cell(
     assert ns["invoke"] == ns["generator"].invoke
     final = displays.live()[-1]
     assert final.startswith("local · SmolLM2-135M-Instruct · 6 tokens")
-    assert "York" in final and "Paris" in final
+    # Each completion stands after its own prompt.
+    _, york, paris = final.splitlines()
+    assert york.startswith('"Madison square garden is located in the city of New" → York')
+    assert paris.startswith('"The Eiffel Tower is in the city of" → ')
+    assert "Paris" in paris
 
 
 def test_save_all_through_invoke_and_trace(

@@ -141,8 +141,8 @@ def test_two_local_runs_side_by_side_each_open_the_browser(
     )
     assert [r.invoker for r in results] == ["local", "local"] and shown == results
     final = displays.live()[-1]
-    assert "── local · SmolLM2-135M-Instruct · 1 tokens · " in final
-    assert "── local (huggingface) · SmolLM2-135M-Instruct · 1 tokens · " in final
+    assert "── local · SmolLM2-135M-Instruct · 1 token · " in final
+    assert "── local (huggingface) · SmolLM2-135M-Instruct · 1 token · " in final
 
 
 def test_save_pattern_matching_nothing_names_it(shell: InteractiveShell) -> None:
@@ -242,3 +242,19 @@ def test_a_body_that_saves_no_module_output_opens_no_browser(
     )
     assert list(result.generator.saved[0][0]) == ["model.layers.0.input"]
     assert shown == []
+
+
+def test_a_completion_the_model_ends_at_once_says_so(
+    shell: InteractiveShell, displays: Recorder
+) -> None:
+    # The assistant's answer is complete: the model's next token ends the sequence.
+    shell.user_ns["answered"] = (
+        "<|im_start|>user\nWhat is 2+2? Answer with one number.<|im_end|>\n"
+        "<|im_start|>assistant\nThe answer is 4."
+    )
+    result = shell.run_line_magic("invoke", "answered --max-new-tokens 5")
+    assert result.text == "" and result.usage["completion_tokens"] == 1
+    final = displays.live()[-1]
+    header, text = final.split("\n", 1)
+    assert "· 1 token ·" in header
+    assert text == "(the model ended the sequence at once: its first token was end-of-sequence)"

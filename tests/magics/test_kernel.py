@@ -2,65 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from _shared import KERNEL_TIMEOUT as TIMEOUT
+from _shared import execute, running_kernel, value
 
 pytestmark = pytest.mark.slow
-TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
-    import os
-
-    from jupyter_client.manager import KernelManager
-
-    folder = tmp_path_factory.mktemp("kernel")
-    km = KernelManager(kernel_name="python3")
-    env = {**os.environ, "JUPYTER_INVOKER_CONFIG_DIR": str(folder / "config")}
-    km.start_kernel(cwd=str(folder), env=env)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        kc.wait_for_ready(timeout=120)
-        reply, _ = execute(
-            kc, "%load_ext jupyter_invoker\nfrom jupyter_invoker import LanguageModel\n"
-            "model = LanguageModel()\nmodel.hf_model.generation_config.min_new_tokens = 32\n",
-        )  # fmt: skip
-        assert reply["status"] == "ok", reply
+    setup = (
+        "%load_ext jupyter_invoker\nfrom jupyter_invoker import LanguageModel\n"
+        "model = LanguageModel()\nmodel.hf_model.generation_config.min_new_tokens = 32\n"
+    )
+    with running_kernel(tmp_path_factory.mktemp("kernel"), setup) as (km, kc):
         yield km, kc
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
-
-
-def execute(kc: Any, code: str, *, msg_id: str | None = None) -> tuple[dict[str, Any], list[Any]]:
-    """Run ``code``; (the execute_reply content, its IOPub messages in order)."""
-    msg_id = msg_id or kc.execute(code)
-    messages = []
-    while True:
-        msg = kc.get_iopub_msg(timeout=TIMEOUT)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        if msg["msg_type"] == "status":
-            if msg["content"]["execution_state"] == "idle":
-                break
-            continue
-        messages.append(msg)
-    while True:
-        reply = kc.get_shell_msg(timeout=TIMEOUT)
-        if reply["parent_header"].get("msg_id") == msg_id:
-            return reply["content"], messages
-
-
-def value(kc: Any, expression: str) -> str:
-    reply, messages = execute(kc, expression)
-    assert reply["status"] == "ok", reply
-    results = [m for m in messages if m["msg_type"] == "execute_result"]
-    return str(results[-1]["content"]["data"]["text/plain"])
 
 
 def test_text_streams_into_one_display_and_the_value_is_out(kernel: tuple[Any, Any]) -> None:
@@ -108,7 +69,12 @@ def test_interrupt_stops_generation_within_one_step(kernel: tuple[Any, Any]) -> 
     interrupted_at = time.perf_counter()  # CLOCK_MONOTONIC: the kernel's clock too
     km.interrupt_kernel()
     reply, _ = execute(kc, "", msg_id=msg_id)
-    assert reply["status"] == "error" and reply["ename"] == "KeyboardInterrupt"
+    # A KeyboardInterrupt, told in one sentence and the cell's line, not ~300 lines of
+    # frames ending in torch's internals.
+    assert reply["status"] == "error" and reply["ename"] == "RunInterrupted"
+    assert len("\n".join(reply["traceback"]).splitlines()) <= 6, reply["traceback"]
+    assert "torch" not in "\n".join(reply["traceback"])
+    assert f"Cell In[{reply['execution_count']}], line 1" in "\n".join(reply["traceback"])
     after = value(kc, f"len([t for t in steps if t > {interrupted_at!r}])")
     assert int(after) <= 1
     cleanup = "counter.remove()\nmodel.hf_model.generation_config.min_new_tokens = None\n"
@@ -132,11 +98,19 @@ def test_body_error_shows_the_cell_line_and_usage_error_has_no_traceback(
     assert reply["status"] == "error" and reply["ename"] == "NameError"
     trace = "\n".join(reply["traceback"])
     assert "undefined_name" in trace and "line 3" in trace
+    # The body's frames carry the cell's own number (IPython counts up before running).
+    assert f"Cell In[{reply['execution_count']}], line 3" in _plain(trace)
+    assert f"Cell In[{reply['execution_count'] + 1}]" not in _plain(trace)
     reply, messages = execute(kc, "%invoke --bad")
     errors = [m for m in messages if m["msg_type"] == "error"]
     stderr = "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
     assert errors == [] and "UsageError: usage: %invoke TARGET" in stderr
     assert "Traceback" not in stderr
+
+
+def _plain(text: str) -> str:
+    """Text without its ANSI colours."""
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
 
 
 def test_the_line_reaches_the_magic_unexpanded(kernel: tuple[Any, Any]) -> None:
