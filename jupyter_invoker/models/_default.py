@@ -22,6 +22,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import filelock
+
 from ..exceptions import ModelLoadError
 
 DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
@@ -74,15 +76,9 @@ def default_model_path(*, fetch: bool = True, force: bool = False, quiet: bool =
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
-    """A cross-process lock so two kernels never convert into the same folder."""
-    import fcntl
-
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """A cross-process lock (on every OS) so two kernels never convert into one folder."""
+    with filelock.FileLock(lock_path):
+        yield
 
 
 def _prepare(target: Path, *, quiet: bool) -> None:
