@@ -9,8 +9,10 @@ backend SDK errors are mapped onto it at the boundary and chained with ``from ex
     │   ├── OutOfOrderError       a module read after the model already passed it this step
     │   ├── ModuleNotReachedError a module the run never reached
     │   ├── ModuleAttributeError  no such child module or attribute (also an AttributeError)
+    │   ├── ModuleIndexError      a child index out of range (also an IndexError)
     │   └── InvalidInputError     an invoke input that cannot be tokenized
     ├── ViewError                 the activation browser cannot build a view from what the run kept
+    ├── PatchingError             patch()/attribute() inputs that cannot work (also a ValueError)
     ├── PromptyError              .prompty assets
     │   ├── PromptyLoadError      unreadable file, malformed YAML / front matter, bad field
     │   ├── PromptyReferenceError ${env:} unset, ${file:} missing or escaping its folder
@@ -48,8 +50,10 @@ __all__ = [
     "JupyterInvokerError",
     "ModelLoadError",
     "ModuleAttributeError",
+    "ModuleIndexError",
     "ModuleNotReachedError",
     "OutOfOrderError",
+    "PatchingError",
     "PromptyError",
     "PromptyLoadError",
     "PromptyReferenceError",
@@ -99,6 +103,10 @@ class ModuleAttributeError(TracingError, AttributeError):
     """A module handle has no child module or attribute of that name."""
 
 
+class ModuleIndexError(TracingError, IndexError):
+    """A module handle's child index is out of range (``model.model.layers[999]``)."""
+
+
 class InvalidInputError(TracingError):
     """An invoke input has a type or shape that cannot be turned into token ids."""
 
@@ -106,6 +114,12 @@ class InvalidInputError(TracingError):
 class ViewError(JupyterInvokerError, ValueError):
     """The activation browser cannot build a view: nothing saved, a module path that was
     not saved, a view needing data the run did not keep, an unknown architecture."""
+
+
+class PatchingError(JupyterInvokerError, ValueError):
+    """A patching sweep or attribution cannot run as asked: prompts of different token
+    lengths, an unknown site, layers or positions out of range, a metric that does not
+    return one number per row."""
 
 
 class PromptyError(JupyterInvokerError):

@@ -1,11 +1,12 @@
-"""``Generator`` and ``Invoker``: the with-blocks of a traced run (DESIGN §3).
+"""``Generator`` and ``Invoker``: the with-blocks of a traced run.
 
     with model.generate(max_new_tokens=3) as generator:
         with generator.invoke("The Eiffel Tower is in the city of") as invoker:
             logits = model.lm_head.output.save()      # (batch, 1, vocab) under generate
             invoker.next()                            # the next generation step
             everything = invoker.save_all()           # {module path: output} of this step
-    invoker.text, generator.output, generator.saved
+            mlps = invoker.save_all(only="model.layers.*.mlp")   # only those are recorded
+    invoker.text, generator.output, generator.saved, invoker.outputs(step=1)
 
 Each invoke is one model run over its input (a list is one left-padded batch);
 invokes run in order, so a value saved in one can be used in the next.
@@ -13,9 +14,12 @@ invokes run in order, so a value saved in one can be used in the next.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import itertools
 import sys
 import weakref
+from collections.abc import Iterable, Iterator
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +34,12 @@ if TYPE_CHECKING:
     from ._model import LanguageModel
 
 __all__ = ["Generator", "Invoker"]
+
+# The activation browser is the widgets layer, which builds on this one (it imports
+# tracing); tracing names it only as a string, resolved when show() is called, so no
+# import goes up the layers and tracing works where the widgets' dependencies
+# (IPython, ipywidgets, plotly) are not installed.
+_BROWSER = "jupyter_invoker.widgets"
 
 
 def _mentions(code: CodeType, name: str) -> bool:
@@ -104,9 +114,7 @@ class Generator:
 
     def show(self, **options: Any) -> Any:
         """The activation browser of this run (``jupyter_invoker.show(generator, ...)``)."""
-        from ..widgets import show
-
-        return show(self, **options)
+        return importlib.import_module(_BROWSER).show(self, **options)
 
     @property
     def output(self) -> torch.Tensor | None:
@@ -146,7 +154,7 @@ class Invoker:
         self.text: str | list[str] | None = None
         self.tokens: list[str] | list[list[str]] | None = None
         self.saved: dict[int, dict[str, Any]] = {}
-        self._save_all_targets: dict[int, dict[str, Any]] = {}
+        self._save_all_targets: list[tuple[int, dict[str, Any]]] = []
         self._prepared: Prepared | None = None
         self._run: Run | None = None
         self._frame_depth = frame_depth
@@ -170,13 +178,37 @@ class Invoker:
         self._require_open("next()")
         self.step += steps
 
-    def save_all(self) -> dict[str, Any]:
+    def save_all(self, only: str | Iterable[str] | None = None) -> dict[str, Any]:
         """``{module path: output}`` for every module at the current step (containers
-        skipped); filled in by the time the invoke block has exited."""
+        skipped); filled in by the time the invoke block has exited.
+
+        ``only``: a glob over module paths, or a list of them (``"model.layers.*.mlp"``;
+        ``*`` also crosses dots): only the matching modules are recorded, so the run
+        keeps (and spends time on) nothing else."""
         run = self._require_open("save_all()")
-        target = run.save_all(self.step)
-        self._save_all_targets[self.step] = target
+        target = run.save_all(self.step, only)
+        self._save_all_targets.append((self.step, target))
         return target
+
+    def outputs(self, step: int = 0) -> dict[str, Any]:
+        """``{module path: output}`` this invoke saved at ``step``: what ``save_all()``
+        kept and every ``.output`` that was ``.save()``-d (the activation browser's input)."""
+        suffix = ".output"
+        return {
+            key[: -len(suffix)]: value
+            for key, value in self.saved.get(step, {}).items()
+            if key.endswith(suffix)
+        }
+
+    @property
+    def model(self) -> LanguageModel:
+        """The traced model."""
+        return self._model
+
+    @property
+    def mode(self) -> str:
+        """``"generate"`` or ``"trace"``."""
+        return self._mode
 
     def _require_open(self, what: str) -> Run:
         if self._run is None or self.generator._current is not self:
@@ -197,10 +229,10 @@ class Invoker:
         self.input_ids = self._prepared.input_ids
         self.attention_mask = self._prepared.attention_mask
         keep = gen.keep_step_outputs
-        if keep is None:
-            # A body that mentions save_all may call it part-way through a step: keep that
-            # step's outputs as the run goes (one light hook per module, body-lifetime only).
-            keep = _mentions(sys._getframe(self._frame_depth).f_code, "save_all")
+        if keep is None and not _mentions(sys._getframe(self._frame_depth).f_code, "save_all"):
+            # Only a body that mentions save_all may call it part-way through a step; for
+            # one that does, the run decides when it starts what to keep (_recording.py).
+            keep = False
         self._run = Run(lm, self._runner(), label=f"invoke {self.index}", keep_step_outputs=keep)
         gen._current = self
         gen.invokers.append(self)
@@ -238,9 +270,11 @@ class Invoker:
         }
         if gen.mode == "generate":
             options.setdefault("pad_token_id", lm.tokenizer.pad_token_id)
+            grad_in_forward = _grad_in_forward if gen.grad else _no_change
 
             def run_generate() -> Any:
-                return lm.hf_model.generate(**model_inputs, **options)
+                with grad_in_forward(lm.hf_model):
+                    return lm.hf_model.generate(**model_inputs, **options)
 
             return run_generate
         if prepared.position_ids is not None:
@@ -259,7 +293,7 @@ class Invoker:
         assert prepared is not None
         tokenizer = self._model.tokenizer
         self.tokens = prepared.tokens(tokenizer)
-        for step, outputs in self._save_all_targets.items():
+        for step, outputs in self._save_all_targets:
             merged = self.saved.setdefault(step, {})
             for path, value in outputs.items():
                 merged.setdefault(f"{path}.output", value)
@@ -275,3 +309,31 @@ class Invoker:
         new = self.output_ids[:, prepared.input_ids.shape[-1] :]
         texts = tokenizer.batch_decode(new, skip_special_tokens=True)
         self.text = texts if prepared.batched else texts[0]
+
+
+@contextlib.contextmanager
+def _grad_in_forward(hf_model: Any) -> Iterator[None]:
+    """transformers' ``generate`` runs under ``torch.no_grad()``: turn gradients on inside
+    each forward of the model (a wrapper on the instance's ``forward``, removed after)."""
+    own = hf_model.__dict__.get("forward")  # someone's wrapper on the instance, if any
+    forward = hf_model.forward
+
+    def forward_with_grad(*args: Any, **kwargs: Any) -> Any:
+        with torch.enable_grad():
+            return forward(*args, **kwargs)
+
+    forward_with_grad.__wrapped__ = forward  # type: ignore[attr-defined]  # inspect.signature
+    hf_model.forward = forward_with_grad
+    try:
+        yield
+    finally:
+        if hf_model.__dict__.get("forward") is forward_with_grad:
+            if own is None:
+                del hf_model.forward
+            else:
+                hf_model.forward = own
+
+
+@contextlib.contextmanager
+def _no_change(hf_model: Any) -> Iterator[None]:
+    yield

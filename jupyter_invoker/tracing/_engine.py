@@ -5,13 +5,16 @@
     run.assign("model.layers.3", "output", 0, hidden * 0)      # the model continues with this
     run.finish()                                               # rest of the run, full speed
 
-The model runs in a greenlet on the calling thread (DESIGN §3: an OS thread gets its
-own OpenMP pool and costs ~25% on CPU). Reading a module output switches to the
-model greenlet; a forward hook on that module switches back with the real tensor.
-Hooks exist only for modules the body asked for; while a ``save_all`` may still need
-the current step, every called module's ``forward`` is also wrapped to record its
-output. Hooks and wrappers are removed the moment nothing can use them any more (the
-body exited, no ``save_all`` pending), so the rest of the run goes at full speed.
+The model runs in a greenlet on the calling thread (an OS thread gets its own OpenMP
+pool and costs ~25% on CPU). Reading a module output switches to the model greenlet; a
+forward hook on that module switches back with the real tensor, handed to the body as
+a light subclass view; when the body moves on, the hook returns a plain view of that
+value, so the model continues from what the body holds (its in-place edits, and its
+gradients under ``trace(grad=True)``). Hooks exist only for modules the body asked
+for; while a ``save_all`` may still need the current step, the modules it covers have
+their ``forward`` wrapped to record the output (``_recording.py``). Hooks and wrappers
+are removed the moment nothing can use them any more (the body exited, no
+``save_all`` pending), so the rest of the run goes at full speed.
 
 Steps: every call of the root module's forward is one step (a generation step under
 ``generate``). The body's step pointer moves with ``Invoker.next()``.
@@ -33,6 +36,7 @@ import greenlet
 import torch
 
 from ..exceptions import ModuleNotReachedError, OutOfOrderError, TracingError
+from ._recording import Recording
 from ._tensor import unwrap, wrap
 
 if TYPE_CHECKING:
@@ -87,12 +91,11 @@ class Run:
         runner: Callable[[], Any],
         *,
         label: str,
-        keep_step_outputs: bool,
+        keep_step_outputs: bool | None,
     ) -> None:
         self._lm = lm
         self._runner = runner
         self.label = label
-        self._keep_step_outputs = keep_step_outputs
         # The greenlet (and so the thread) running the with-body, fixed at the invoke's start.
         self._body: greenlet.greenlet | None = greenlet.getcurrent()
         self._model: greenlet.greenlet | None = None
@@ -109,12 +112,7 @@ class Run:
         self._replacement: Any = _NOTHING
         self._handed: dict[tuple[str, str, int], Any] = {}
         self._body_alive = True
-        self._save_all_steps: dict[int, dict[str, Any]] = {}
-        # One-element box so recorder closures always write into the current step's dict.
-        self._step_outputs_ref: list[dict[str, Any]] = [{}]
-        # (module, its own instance ``forward`` or _NOTHING, the recording wrapper).
-        self._recorders: list[tuple[torch.nn.Module, Any, Callable[..., Any]]] = []
-        self._recording = [False]
+        self.recording = Recording(lm, keep_step_outputs)
         self.started = False
         self.finished = False
         self.result: Any = None
@@ -163,40 +161,49 @@ class Run:
                 f"used it and moved on. Assign a module's {kind} before reading any later "
                 f"module. {_ORDER_RULE}."
             )
-        self._replacement = value
-        self._handed[key] = wrap(value, describe(path, kind))
+        handed = self._handed[key] = _wrap_handed(value, path, kind)
+        # The model continues with a plain view of what the body now holds (its gradients
+        # flow back to it); save_all() keeps that value too.
+        self._replacement = unwrap(handed)
+        if kind == "output":
+            self.recording.replace(path, self._replacement)
 
-    def save_all(self, step: int) -> dict[str, Any]:
-        """A dict that will hold every module's output at ``step`` once the step has run."""
-        existing = self._save_all_steps.get(step)
+    def save_all(self, step: int, only: Any = None) -> dict[str, Any]:
+        """A dict that will hold the output at ``step`` of every module (of those matching
+        ``only``, globs over module paths) once the step has run."""
+        recording = self.recording
+        paths = recording.paths(only)
+        existing = recording.target(step, paths)
         if existing is not None:
-            return existing
-        target: dict[str, Any] = {}
+            return existing.values
         step_done = step < self.step or (step == self.step and self.started and not self.in_step)
         if self.finished or step_done:
             raise OutOfOrderError(
                 f"save_all() for step {step} comes too late: the model is already past that "
                 f"step. Call invoker.save_all() before reading modules at that step."
             )
-        if step == self.step and self.in_step:
-            if not self._keep_step_outputs and self.position >= 0:
-                raise TracingError(
-                    f"save_all() was called part-way through step {step}, after the model "
-                    "had already passed some modules, and this run was not keeping step "
-                    "outputs. Call invoker.save_all() before reading any module, or pass "
-                    "keep_step_outputs=True to model.generate()/model.trace()."
-                )
-            target.update(self._step_outputs_ref[0])
-        self._save_all_steps[step] = target
+        part_way = step == self.step and self.in_step
+        if part_way and self.position >= 0 and not recording.covers(paths):
+            raise TracingError(
+                f"save_all() was called part-way through step {step}, after the model "
+                "had already passed some modules, and this run was not keeping those "
+                "modules' outputs (it keeps every module's only when the body may call "
+                "save_all() late, and only what an earlier save_all(only=...) asked for "
+                "otherwise). Call invoker.save_all() before reading any module, or pass "
+                "keep_step_outputs=True to model.generate()/model.trace()."
+            )
+        target = recording.add_target(step, paths)
+        if part_way:
+            target.fill(recording.current[0])
         if self.started:
-            self._start_recording()
-        return target
+            recording.start(paths)
+        return target.values
 
     def finish(self) -> None:
         """The body exited normally: run the rest at full speed and surface model errors."""
         self._body_alive = False
         self._pending = None
-        pending_save = any(s >= max(self.step, 0) for s in self._save_all_steps)
+        pending_save = self.recording.pending(max(self.step, 0))
         if not pending_save:
             self._remove_hooks()
         try:
@@ -282,8 +289,14 @@ class Run:
             self._on_step_start, prepend=True
         )
         self._hooks[("", "step-end")] = root.register_forward_hook(self._on_step_end)
-        if self._keep_step_outputs or self._save_all_steps:
-            self._start_recording()
+        # torch calls a module without hooks through a fast path that never looks for
+        # hooks added during the call, so a module's output could not be read once the
+        # body had paused inside it (a layer's output after its MLP's). Every module
+        # with children gets its (idle) output hook now: ~90 of ~400 on the default
+        # model, 0.2% of a forward.
+        for path in self._lm._parent_modules():
+            self._ensure_hook(path, "output")
+        self.recording.run_started()
 
     def _run_plain(self) -> None:
         """No body can ask for anything: the run is a plain call, no greenlet, no hook."""
@@ -338,43 +351,11 @@ class Run:
                 self._make_input_hook(path), with_kwargs=True
             )
 
-    def _start_recording(self) -> None:
-        """Keep the current step's outputs: every called module's ``forward`` is wrapped.
-
-        A wrapper on the instance, not a forward hook: torch calls a module with no hooks
-        through its fast path, and a hook on each of the ~400 modules would send every one
-        through the slow path (about 3x the cost of the wrapper). The wrappers record
-        the output as ``forward`` returned it, before any hook replaces it."""
-        if self._recorders:
-            return
-        outputs, live = self._step_outputs_ref, self._recording
-        live[0] = True
-        for path in self._lm._called_modules():
-            module = self._lm._module(path)
-            self._recorders.append(
-                (
-                    module,
-                    module.__dict__.get("forward", _NOTHING),
-                    _recorder(module, path, outputs, live),
-                )
-            )
-
-    def _stop_recording(self) -> None:
-        self._recording[0] = False  # a wrapper that someone else re-wrapped records nothing
-        recorders, self._recorders = self._recorders, []
-        for module, original, wrapper in recorders:
-            if module.__dict__.get("forward") is not wrapper:
-                continue  # wrapped again by someone else since: leave their wrapper in place
-            if original is _NOTHING:
-                del module.forward
-            else:
-                module.forward = original
-
     def _remove_hooks(self) -> None:
         hooks, self._hooks = self._hooks, {}
         for handle in hooks.values():
             handle.remove()
-        self._stop_recording()
+        self.recording.stop()
 
     def _release(self) -> None:
         """Drop every reference that could keep the greenlet, frames or tensors alive."""
@@ -382,7 +363,7 @@ class Run:
         self._model = None
         self._body = None
         self._runner = _finished_runner
-        self._step_outputs_ref[0] = {}
+        self.recording.current[0] = {}
         self._replacement = _NOTHING
         self._paused_at = None
 
@@ -391,17 +372,11 @@ class Run:
         self.step += 1
         self.in_step = True
         self.position = -1
-        self._step_outputs_ref[0] = {}
+        self.recording.step_started()
 
     def _on_step_end(self, module: Any, args: Any, output: Any) -> None:
         self.in_step = False
-        target = self._save_all_steps.get(self.step)
-        later_saves = any(s > self.step for s in self._save_all_steps)
-        if target is not None:
-            target.update(self._step_outputs_ref[0])
-            if not self._keep_step_outputs and not later_saves:
-                self._stop_recording()
-        self._step_outputs_ref[0] = {}
+        later_saves = self.recording.step_ended(self.step)
         pending = self._pending
         if pending is not None and pending[2] <= self.step and self._body_alive:
             self._pending_failed = (
@@ -449,34 +424,28 @@ class Run:
         return hook
 
     def _hand_over(self, key: tuple[str, str, int], value: Any) -> Any:
-        self._handed[key] = wrap(value, describe(key[0], key[1]))
+        handed = self._handed[key] = _wrap_handed(value, key[0], key[1])
         self._pending = None
         self._paused_at = key
         self._replacement = _NOTHING
         self._to_body()
-        # Back in the model: the body asked for something later, or exited.
+        # Back in the model: the body asked for something later, or exited. The model
+        # continues with a plain view of the body's value (or of what it assigned), so
+        # the body's value lies on the autograd path from here to the loss.
         self._paused_at = None
         replacement, self._replacement = self._replacement, _NOTHING
         if replacement is _NOTHING:
-            return None
-        return unwrap(replacement)
+            return unwrap(handed)
+        return replacement
 
 
-def _recorder(
-    module: torch.nn.Module, path: str, outputs: list[dict[str, Any]], live: list[bool]
-) -> Callable[..., Any]:
-    """Install on ``module`` a ``forward`` that keeps its result in ``outputs[0][path]``."""
-    forward = module.forward
-
-    def recording_forward(*args: Any, **kwargs: Any) -> Any:
-        output = forward(*args, **kwargs)
-        if live[0]:
-            outputs[0].setdefault(path, output)
-        return output
-
-    recording_forward.__wrapped__ = forward  # type: ignore[attr-defined]  # inspect.signature
-    module.forward = recording_forward
-    return recording_forward
+def _wrap_handed(value: Any, path: str, kind: str) -> Any:
+    """The body's view of a module's output, or of its ``(args, kwargs)`` (which saves
+    under ``<path>.inputs``, its first argument under ``<path>.input``)."""
+    handed = wrap(value, describe(path, kind))
+    if kind == "input" and hasattr(handed, "_ji_source"):
+        handed._ji_source = describe(path, "inputs")
+    return handed
 
 
 def _finished_runner() -> Any:

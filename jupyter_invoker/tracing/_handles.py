@@ -18,7 +18,7 @@ import inspect
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ModuleAttributeError, TracingError
+from ..exceptions import ModuleAttributeError, ModuleIndexError, TracingError
 
 if TYPE_CHECKING:
     from ._model import LanguageModel
@@ -104,8 +104,10 @@ class ModuleHandle:
         try:
             name = names[key]
         except IndexError:
-            raise TracingError(
-                f"{self._path} has {len(names)} children; index {key} is out of range."
+            raise ModuleIndexError(
+                f"{self._path or 'The model'} has {len(names)} children (indices 0 to "
+                f"{len(names) - 1}, or -{len(names)} to -1 from the end); index {key} is out "
+                "of range."
             ) from None
         return self._child(name)
 
@@ -135,9 +137,9 @@ class ModuleHandle:
 
     @property
     def inputs(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """``(args, kwargs)`` of this module's call at the current step."""
-        args, kwargs = self._run_request("input")
-        return args, kwargs
+        """``(args, kwargs)`` of this module's call at the current step (``.save()``-able)."""
+        value: tuple[tuple[Any, ...], dict[str, Any]] = self._run_request("input")
+        return value
 
     @inputs.setter
     def inputs(self, value: tuple[tuple[Any, ...], dict[str, Any]]) -> None:

@@ -74,6 +74,7 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self._modules: dict[str, torch.nn.Module] = dict(hf_model.named_modules())
         self._order: dict[tuple[str, str], int] = {}
+        self._parents: list[str] | None = None
         # Read once: a padded batch passes position_ids only to models that take them.
         self._accepts_position_ids = (
             "position_ids" in inspect.signature(hf_model.forward).parameters
@@ -81,16 +82,24 @@ class LanguageModel:
         self._active_generator: Generator | None = None
 
     # ------------------------------------------------------------------ contexts
-    def generate(self, input: Any = None, **generate_kwargs: Any) -> Generator:
+    def generate(
+        self, input: Any = None, *, grad: bool = False, **generate_kwargs: Any
+    ) -> Generator:
         """A generation context: ``with model.generate(max_new_tokens=3) as generator:``.
 
-        With ``input`` the context is also the (single) invoke of that input."""
-        return Generator(self, "generate", input=input, kwargs=generate_kwargs)
+        With ``input`` the context is also the (single) invoke of that input. Runs under
+        ``torch.no_grad()`` (as transformers' ``generate`` does) unless ``grad=True``:
+        then every forward records the autograd graph, so the values the body reads
+        have gradients."""
+        return Generator(self, "generate", input=input, kwargs=generate_kwargs, grad=grad)
 
     def trace(self, input: Any = None, *, grad: bool = False, **forward_kwargs: Any) -> Generator:
         """A single-forward context (every position of ``lm_head``, no generation).
 
-        Runs under ``torch.no_grad()`` unless ``grad=True``."""
+        Runs under ``torch.no_grad()`` unless ``grad=True``: then the values the body
+        reads (``.output``, ``.input``, ``.inputs``) lie on the autograd path, so
+        ``h.retain_grad()`` + ``loss.backward()`` fills ``h.grad`` and
+        ``torch.autograd.grad(loss, h)`` works."""
         return Generator(self, "trace", input=input, kwargs=forward_kwargs, grad=grad)
 
     # ------------------------------------------------------------------ module tree
@@ -175,6 +184,12 @@ class LanguageModel:
     def _called_modules(self) -> list[str]:
         """Paths of the modules a forward calls (containers such as ModuleList never are)."""
         return [path for (path, kind) in self._event_order() if kind == "output" and path]
+
+    def _parent_modules(self) -> list[str]:
+        """Paths of the called modules that have children (decoder layers, attention...)."""
+        if self._parents is None:
+            self._parents = [p for p in self._called_modules() if self._modules[p]._modules]
+        return self._parents
 
 
 def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:

@@ -6,11 +6,16 @@
 
 Values handed to the body are light subclass views (no copy: in-place edits reach
 the model); anything handed back to the model is unwrapped to a plain tensor first,
-so the model never computes on the subclass.
+so the model never computes on the subclass. Both directions are autograd views
+(``as_subclass`` makes an alias that stays in the graph): the model continues with a
+plain view *of the body's value*, so the body's value lies on the path from the
+module to the loss, and ``h.retain_grad()`` / ``torch.autograd.grad(loss, h)`` work on
+it under ``trace(grad=True)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -69,7 +74,8 @@ class TracedTuple(tuple):  # type: ignore[type-arg]
 
 
 def wrap(value: Any, source: str | None = None) -> Any:
-    """Tensor -> TracedTensor view (shares storage); tuples/lists element-wise."""
+    """Tensor -> TracedTensor view (shares storage); tuples, lists, dicts and model-output
+    objects (``CausalLMOutputWithPast``) element-wise, as new containers."""
     if isinstance(value, torch.Tensor):
         wrapped = value.as_subclass(TracedTensor)
         wrapped._ji_source = source
@@ -80,11 +86,19 @@ def wrap(value: Any, source: str | None = None) -> Any:
         return out
     if type(value) is list:
         return [wrap(item, source) for item in value]
+    if type(value) is dict:
+        return {key: wrap(item, source) for key, item in value.items()}
+    if _is_model_output(value):
+        # Each field saves under its own name: `model.output.logits.save()` is
+        # "<root>.output.logits", not a module output.
+        fields = {key: wrap(item, source and f"{source}.{key}") for key, item in value.items()}
+        return _rebuild(value, fields)
     return value
 
 
 def unwrap(value: Any) -> Any:
-    """The inverse of :func:`wrap`: plain tensors, plain tuples, lists and dicts."""
+    """The inverse of :func:`wrap`: plain tensors (views of the traced ones, so gradients
+    flow back to them), plain tuples, lists, dicts and model-output objects."""
     if isinstance(value, torch.Tensor):
         return value.as_subclass(torch.Tensor) if type(value) is not torch.Tensor else value
     if isinstance(value, tuple) and not hasattr(value, "_fields"):
@@ -93,7 +107,23 @@ def unwrap(value: Any) -> Any:
         return [unwrap(item) for item in value]
     if type(value) is dict:
         return {key: unwrap(item) for key, item in value.items()}
+    if _is_model_output(value):
+        return _rebuild(value, {key: unwrap(item) for key, item in value.items()})
     return value
+
+
+def _is_model_output(value: Any) -> bool:
+    """A transformers ``ModelOutput``: an ordered dict that is also a dataclass."""
+    return isinstance(value, dict) and dataclasses.is_dataclass(value)
+
+
+def _rebuild(value: Any, items: dict[str, Any]) -> Any:
+    """The same model-output class holding ``items`` (the original when it cannot be
+    rebuilt: the body then sees it unwrapped, which loses only ``.save()``)."""
+    try:
+        return type(value)(**items)
+    except (TypeError, ValueError):
+        return value
 
 
 def derived_name() -> str:

@@ -148,3 +148,13 @@ def test_a_load_from_disk_draws_no_progress_bar(capfd: pytest.CaptureFixture[str
     LanguageModel(default_model_path())
     assert "Loading weights" not in capfd.readouterr().err
     assert hf_logging.is_progress_bar_enabled()  # switched off for the load only
+
+
+def test_an_index_out_of_range_is_also_an_index_error(model: LanguageModel) -> None:
+    with pytest.raises(IndexError, match=r"30 children \(indices 0 to 29.*index 999") as info:
+        model.model.layers[999]
+    assert isinstance(info.value, TracingError)
+    with pytest.raises(IndexError):
+        model.model.layers[-31]
+    assert model.model.layers[-1].path == "model.layers.29"
+    assert [layer.path for layer in model.model.layers][-1] == "model.layers.29"  # iteration ends

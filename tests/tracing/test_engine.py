@@ -1,4 +1,4 @@
-"""The eager interleaving engine (DESIGN §3), one behaviour per test, on the real model."""
+"""The eager interleaving engine, one behaviour per test, on the real model."""
 
 from __future__ import annotations
 
@@ -351,3 +351,39 @@ def test_reading_from_another_thread_is_a_clear_error(model: LanguageModel, clea
         worker.join()
     assert len(errors) == 1 and isinstance(errors[0], TracingError)
     assert "another thread" in str(errors[0])
+
+
+def test_save_on_the_root_outputs_tensors_and_on_inputs(model: LanguageModel, clean_after):
+    with model.trace(PARIS) as tracer:
+        args, kwargs = model.model.layers[1].inputs.save()
+        logits = model.output.logits.save()
+    assert torch.allclose(logits, plain_logits(model, PARIS), atol=1e-5)
+    saved = tracer.saved[0][0]
+    assert saved["<root>.output.logits"] is logits  # a field of the root's output, not a module
+    assert tracer.invoker is not None and tracer.invoker.outputs() == {}
+    inputs = saved["model.layers.1.inputs"]
+    assert inputs[0][0] is args[0] and inputs[1] is kwargs
+    assert type(logits.value) is torch.Tensor
+
+
+def test_the_root_output_keeps_its_type_and_generation_goes_on(model: LanguageModel) -> None:
+    with model.generate(PARIS, max_new_tokens=3) as generator:
+        out = model.output
+        assert type(out).__name__ == "CausalLMOutputWithPast"
+        first = out.logits.save()
+    assert generator.invoker is not None and generator.invoker.text.startswith(" Paris")
+    assert model.tokenizer.decode(first[0, -1].argmax()) == " Paris"
+
+
+def test_a_parent_output_after_its_childs(model: LanguageModel, clean_after) -> None:
+    # The layer was entered through torch's hook-less fast path before the body asked for
+    # it: its output could not be read after its MLP's ("did not run at step 0").
+    with model.trace(PARIS):
+        mlp = model.model.layers[0].mlp.output.save()
+        layer = model.model.layers[0].output.save()
+        inner = model.model.layers[1].self_attn.o_proj.output
+        attn = model.model.layers[1].self_attn.output[0].save()
+    assert torch.equal(inner, attn)
+    with model.trace(PARIS):
+        alone = model.model.layers[0].output.save()
+    assert torch.equal(layer, alone) and not torch.equal(mlp, layer)

@@ -134,3 +134,70 @@ def test_an_invoker_outliving_its_generator_says_so_and_still_shows(model: Langu
     assert invoker.text and "model.layers.0.output" in invoker.saved[0]
     browser = jupyter_invoker.show(invoker)  # no IPython here: built, not displayed
     assert browser.capture.mode == "generate" and len(browser.capture.runs) == 1
+
+
+def test_save_all_after_an_assignment_holds_the_assigned_value(
+    model: LanguageModel, clean_after
+) -> None:
+    with model.trace(PARIS) as tracer:
+        mlp = model.model.layers[0].mlp
+        mlp.output = torch.zeros_like(mlp.output)
+        everything = tracer.invoker.save_all()
+        later = model.model.layers[0].output.save()
+    assert torch.count_nonzero(everything["model.layers.0.mlp"]) == 0
+    assert torch.equal(everything["model.layers.0"], later)  # what the model went on with
+    with model.trace(PARIS) as tracer:
+        first = tracer.invoker.save_all()  # asked for before the assignment: the same
+        mlp = model.model.layers[0].mlp
+        mlp.output = torch.zeros_like(mlp.output)
+    assert torch.count_nonzero(first["model.layers.0.mlp"]) == 0
+
+
+def _wrapped_forwards(model: LanguageModel) -> list[str]:
+    return [name for name, module in model.hf_model.named_modules() if "forward" in vars(module)]
+
+
+def test_save_all_only_wraps_and_keeps_only_the_matching_modules(
+    model: LanguageModel, clean_after
+) -> None:
+    with model.generate(max_new_tokens=2) as generator:
+        with generator.invoke(PARIS) as invoker:
+            mlps = invoker.save_all(only="model.layers.*.mlp")
+            model.model.layers[0].output  # the run has started: wrappers are in place
+            wrapped = _wrapped_forwards(model)
+            invoker.next()
+            attn = invoker.save_all(only=["model.layers.1?.self_attn", "lm_head"])
+    assert len(wrapped) == 30 and all(w.endswith(".mlp") for w in wrapped)
+    assert sorted(mlps) == sorted(f"model.layers.{i}.mlp" for i in range(30))
+    assert sorted(attn) == ["lm_head"] + [f"model.layers.1{i}.self_attn" for i in range(10)]
+    with model.trace(PARIS) as tracer:
+        everything = tracer.invoker.save_all()
+    assert torch.equal(mlps["model.layers.7.mlp"], everything["model.layers.7.mlp"])
+    assert set(invoker.outputs(0)) == set(mlps) and set(invoker.outputs(1)) == set(attn)
+
+
+def test_save_all_only_part_way_and_its_errors(model: LanguageModel, clean_after) -> None:
+    with model.trace(PARIS) as tracer:
+        model.model.layers[20].output  # a body that mentions save_all keeps every module
+        late = tracer.invoker.save_all(only="model.layers.1.*")
+    assert "model.layers.1.mlp" in late and "model.layers.2.mlp" not in late
+    with model.trace(PARIS) as tracer:
+        tracer.invoker.save_all(only="lm_head")  # before anything: only lm_head is kept
+        model.model.layers[5].output
+        with pytest.raises(TracingError, match=r"part-way through step 0.*save_all\(only"):
+            tracer.invoker.save_all()
+        with pytest.raises(TracingError, match=r"only='model\.layer\.\*'.*matches no module"):
+            tracer.invoker.save_all(only="model.layer.*")
+        with pytest.raises(TracingError, match=r"takes a glob"):
+            tracer.invoker.save_all(only=[3])
+
+
+def test_invoker_public_face(model: LanguageModel) -> None:
+    with model.trace(PARIS) as tracer:
+        model.model.layers[3].input.save()
+        logits = model.lm_head.output.save()
+    invoker = tracer.invoker
+    assert invoker is not None
+    assert invoker.model is model and invoker.mode == "trace"
+    assert list(invoker.outputs()) == ["lm_head"] and invoker.outputs()["lm_head"] is logits
+    assert invoker.outputs(step=3) == {}
