@@ -10,6 +10,10 @@
     prompt = ji.load("prompts/weather.prompty")
     result = ji.execute(prompt, {"city": "Seattle"}, invoker="openai")
 
+    swept = ji.patch(model, "The Eiffel Tower is in the city of",
+                            "The Colosseum is in the city of", sites=("resid", "heads"))
+    swept.show()                                 # layer × token and layer × head heatmaps
+
 Importing this package is cheap: torch, transformers and openai load on first use.
 """
 
@@ -22,6 +26,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .invokers import InvokerFactory, execute, execute_async, execute_many
+    from .patching import PatchResult, attribute, patch
     from .prompty import Prompty, load, prepare
     from .tracing import LanguageModel
     from .widgets import show
@@ -29,12 +34,15 @@ if TYPE_CHECKING:
 __all__ = [
     "InvokerFactory",
     "LanguageModel",
+    "PatchResult",
     "Prompty",
     "__version__",
+    "attribute",
     "execute",
     "execute_async",
     "execute_many",
     "load",
+    "patch",
     "prepare",
     "show",
 ]
@@ -44,11 +52,14 @@ __all__ = [
 _LAZY = {
     "InvokerFactory": "invokers",
     "LanguageModel": "tracing",
+    "PatchResult": "patching",
     "Prompty": "prompty",
+    "attribute": "patching",
     "execute": "invokers",
     "execute_async": "invokers",
     "execute_many": "invokers",
     "load": "prompty",
+    "patch": "patching",
     "prepare": "prompty",
     "show": "widgets",
 }
