@@ -3,6 +3,7 @@
     python benchmarks/bench_tracing.py            # all rows, ~3 min on 2 cores
     python benchmarks/bench_tracing.py --pairs 31 # more pairs
     python benchmarks/bench_tracing.py --rows c --pairs 41  # one row; other results kept
+    python benchmarks/bench_tracing.py --rows dm            # save_all(only=...), with memory
 
 Each row times the traced call and the plain call alternately (pair after pair,
 same process, same inputs) and reports the median of the per-pair ratios, which
@@ -11,8 +12,10 @@ when it is installed (`pip install -e ".[bench]"`). Peak memory of ``save_all`` 
 high-water RSS of a fresh process per repeat, traced minus plain, against the bytes
 of the saved tensors. Row (c) also counts the page faults per call (memory the kernel
 has to map and zero because the last run's was not freed in time), and measures its
-floor: a plain forward whose hooks keep the same outputs, no tracing. Results: a
-markdown table on stdout and
+floor: a plain forward whose hooks keep the same outputs, no tracing. Row (d) is
+``save_all(only="model.layers.*.mlp")``: only the 30 MLPs are recorded, so its time and
+memory should be those of keeping 30 outputs, not 395. Results: a markdown table on
+stdout and
 ``benchmarks/results/tracing.json`` (``--rows`` updates only the rows it runs).
 """
 
@@ -66,7 +69,10 @@ def _with_faults(fn: Any, counts: list[int]) -> Any:
     return counted
 
 
-def bench_ours(model: Any, pairs: int, rows: str = "abc") -> dict[str, dict[str, float]]:
+ONLY = "model.layers.*.mlp"
+
+
+def bench_ours(model: Any, pairs: int, rows: str = "abcd") -> dict[str, dict[str, float]]:
     hf, tok = model.hf_model, model.tokenizer
     ids = tok(PROMPT, return_tensors="pt")
     n_layers = len(model.model.layers)
@@ -97,6 +103,11 @@ def bench_ours(model: Any, pairs: int, rows: str = "abc") -> dict[str, dict[str,
         with model.trace(long_prompt) as tracer:
             assert tracer.invoker is not None
             return tracer.invoker.save_all()
+
+    def traced_save_only() -> Any:
+        with model.trace(long_prompt) as tracer:
+            assert tracer.invoker is not None
+            return tracer.invoker.save_all(only=ONLY)
 
     def keep_with_hooks() -> Any:
         # The floor for row (c): the same outputs kept by plain forward hooks, no tracing.
@@ -131,6 +142,9 @@ def bench_ours(model: Any, pairs: int, rows: str = "abc") -> dict[str, dict[str,
         results["c"]["plain_page_faults"] = statistics.median(plain_faults)
         results["c_floor"] = paired(keep_with_hooks, plain_long, pairs)
         results["c_floor"]["modules"] = len(kept_by_save_all)
+    if "d" in rows:
+        results["d"] = paired(traced_save_only, plain_long, pairs)
+        results["d"]["modules"] = len(traced_save_only())
     return results
 
 
@@ -180,6 +194,7 @@ torch.set_num_threads(2)
 from jupyter_invoker import LanguageModel
 from benchmarks.bench_tracing import _prompt_64, _rss_kb, _reset_peak
 mode = sys.argv[1]
+only = sys.argv[2] if len(sys.argv) > 2 else None
 model = LanguageModel()
 prompt = _prompt_64(model.tokenizer)
 ids = model.tokenizer(prompt, return_tensors="pt")
@@ -194,7 +209,7 @@ if mode == "plain":
         out = model.hf_model(**ids, use_cache=False)
 else:
     with model.trace(prompt) as tracer:
-        saved = tracer.invoker.save_all()
+        saved = tracer.invoker.save_all(only=only)
     storages = {}
     for value in saved.values():
         for t in (value if isinstance(value, tuple) else (value,)):
@@ -216,10 +231,11 @@ def _reset_peak() -> None:
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
 
 
-def bench_memory(repeats: int) -> dict[str, float]:
+def bench_memory(repeats: int, only: str | None = None) -> dict[str, float]:
     """Peak RSS growth during one call, in a fresh process each time. Large blocks are
     mmap-ed (MALLOC_MMAP_THRESHOLD_) so freed memory leaves RSS at once and the peak
-    is the call's own high-water mark, as torch.cuda.max_memory_allocated is on GPU."""
+    is the call's own high-water mark, as torch.cuda.max_memory_allocated is on GPU.
+    ``only``: save_all(only=only) instead of every module."""
 
     def child(mode: str) -> dict[str, float]:
         env = {
@@ -228,7 +244,7 @@ def bench_memory(repeats: int) -> dict[str, float]:
             "MALLOC_MMAP_THRESHOLD_": "65536",
         }
         out = subprocess.run(
-            [sys.executable, "-c", _MEMORY_CHILD, mode],
+            [sys.executable, "-c", _MEMORY_CHILD, mode, *([only] if only else [])],
             capture_output=True, text=True, check=True, env=env, timeout=300,
         )  # fmt: skip
         return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -275,13 +291,13 @@ def main() -> None:
     parser.add_argument("--memory-repeats", type=int, default=3)
     parser.add_argument(
         "--rows",
-        default="abcmi",
-        help="timing rows to run, e.g. 'c'; 'm' adds the memory row, 'i' import and load "
+        default="abcdmi",
+        help="timing rows to run, e.g. 'c'; 'm' adds the memory rows, 'i' import and load "
         "times (all of them when --rows is not given); results of rows not run are kept",
     )
     args = parser.parse_args()
-    if not args.rows or set(args.rows) - set("abcmi"):
-        parser.error("--rows takes letters among a, b, c (timing), m (memory), i (import/load)")
+    if not args.rows or set(args.rows) - set("abcdmi"):
+        parser.error("--rows takes letters among a-d (timing), m (memory), i (import/load)")
     rows = args.rows
     stamp = {"pairs": args.pairs, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     torch.set_num_threads(2)
@@ -306,6 +322,7 @@ def main() -> None:
     }
     if "m" in rows:
         results["memory"] = bench_memory(args.memory_repeats)
+        results["memory_only"] = {"only": ONLY, **bench_memory(args.memory_repeats, ONLY)}
     if "i" in rows:
         results["import_s"] = bench_import()
         results["load_s"] = bench_load(LanguageModel)
@@ -336,6 +353,18 @@ def main() -> None:
         f"| (c) save_all() peak memory over plain | — | +{memory['extra_mb']:.1f} MB for "
         f"{memory['saved_mb']:.1f} MB saved ({memory['extra_over_saved']:.2f}×) | — | ≤ 1.10× |"
     )
+    if "d" in ours:
+        mine = ours["d"]
+        print(
+            f"| (d) save_all(only={ONLY!r}), 64-token prompt ({mine['modules']} modules) | "
+            f"{mine['plain_ms']:.1f} ms | {mine['ratio']:.3f}× | — | ≤ 1.02× |"
+        )
+    if "memory_only" in results:
+        only = results["memory_only"]
+        print(
+            f"| (d) save_all(only=...) peak memory over plain | — | +{only['extra_mb']:.1f} MB "
+            f"for {only['saved_mb']:.1f} MB saved ({only['extra_over_saved']:.2f}×) | — | ≤ 1.10× |"
+        )
     print(f"| import jupyter_invoker | — | {results['import_s']:.3f} s | — | < 0.3 s |")
     print(f"| load cached default model | — | {results['load_s']:.2f} s | — | < 2 s |")
 

@@ -9,7 +9,7 @@ batch computes from its lowest first layer and its earliest start, for every row
 it, so rows of one batch should be alike in both; yet each forward, each layer call
 and each row's unembedding has a fixed cost, so batches should not be small either.
 The plan cuts the rows into blocks of (a run of first layers) × (a run of start
-positions): an outer dynamic program over runs of layers (at most ``span`` layers),
+positions): an outer dynamic program over runs of first layers (at most ``span`` of them),
 an inner one over runs of positions, each block at most ``limit`` rows.
 """
 

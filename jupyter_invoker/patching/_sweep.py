@@ -81,7 +81,7 @@ class Sweep:
             return chunks(starts, firsts, batch_size)
         _, batches = plan(
             starts, firsts, depth=self.layout.n_layers, length=self.pair.length,
-            costs=self.costs(), limit=self._rows_that_fit(0),
+            costs=self.costs(), limit=self._rows_that_fit(0), span=16,
         )  # fmt: skip
         return batches
 

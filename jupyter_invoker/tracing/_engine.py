@@ -138,6 +138,7 @@ class Run:
         self._check_order(path, kind, step)
         self._start()
         self._ensure_hook(path, kind)
+        self._hook_ancestors(path)
         self._pending, self._pending_failed = key, None
         self._to_model()
         handed = self._handed.get(key, _NOTHING)
@@ -204,7 +205,9 @@ class Run:
         self._body_alive = False
         self._pending = None
         pending_save = self.recording.pending(max(self.step, 0))
-        if not pending_save:
+        if pending_save:
+            self._drop_read_hooks()
+        else:
             self._remove_hooks()
         try:
             if not self.started and not pending_save:
@@ -289,13 +292,6 @@ class Run:
             self._on_step_start, prepend=True
         )
         self._hooks[("", "step-end")] = root.register_forward_hook(self._on_step_end)
-        # torch calls a module without hooks through a fast path that never looks for
-        # hooks added during the call, so a module's output could not be read once the
-        # body had paused inside it (a layer's output after its MLP's). Every module
-        # with children gets its (idle) output hook now: ~90 of ~400 on the default
-        # model, 0.2% of a forward.
-        for path in self._lm._parent_modules():
-            self._ensure_hook(path, "output")
         self.recording.run_started()
 
     def _run_plain(self) -> None:
@@ -350,6 +346,27 @@ class Run:
             self._hooks[(path, kind)] = module.register_forward_pre_hook(
                 self._make_input_hook(path), with_kwargs=True
             )
+
+    def _hook_ancestors(self, path: str) -> None:
+        """An (idle) output hook on every module around ``path``.
+
+        torch calls a module that has no hooks through a fast path that never looks for
+        hooks added during the call, so once the body had paused inside a module (at
+        its MLP, say) the module's own output could not be read any more. Hooking the
+        ancestors of each module the body asks for, when it asks, is enough: an
+        ancestor already running then holds a module asked for earlier, whose
+        ancestors were hooked at that time."""
+        parts = path.split(".")
+        for end in range(1, len(parts)):
+            ancestor = ".".join(parts[:end])
+            if (ancestor, "output") in self._order:
+                self._ensure_hook(ancestor, "output")
+
+    def _drop_read_hooks(self) -> None:
+        """No body can read anything any more: only the step hooks (and the recording
+        wrappers a pending save_all needs) stay."""
+        for key in [k for k in self._hooks if k[1] not in ("step-start", "step-end")]:
+            self._hooks.pop(key).remove()
 
     def _remove_hooks(self) -> None:
         hooks, self._hooks = self._hooks, {}

@@ -74,7 +74,6 @@ class LanguageModel:
         self.tokenizer = tokenizer
         self._modules: dict[str, torch.nn.Module] = dict(hf_model.named_modules())
         self._order: dict[tuple[str, str], int] = {}
-        self._parents: list[str] | None = None
         # Read once: a padded batch passes position_ids only to models that take them.
         self._accepts_position_ids = (
             "position_ids" in inspect.signature(hf_model.forward).parameters
@@ -184,12 +183,6 @@ class LanguageModel:
     def _called_modules(self) -> list[str]:
         """Paths of the modules a forward calls (containers such as ModuleList never are)."""
         return [path for (path, kind) in self._event_order() if kind == "output" and path]
-
-    def _parent_modules(self) -> list[str]:
-        """Paths of the called modules that have children (decoder layers, attention...)."""
-        if self._parents is None:
-            self._parents = [p for p in self._called_modules() if self._modules[p]._modules]
-        return self._parents
 
 
 def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:

@@ -1,0 +1,78 @@
+"""The executed notebook 06 reopened with no kernel in JupyterLab (Debian's Chromium
+through Playwright): the patching heatmap renders as plotly output, and hovering a
+cell shows its value, layer and token."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow  # a jupyter server and Chromium
+
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOK = REPO / "notebooks" / "06_patching.ipynb"
+PLOT = ".jp-OutputArea-output.js-plotly-plot"
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of notebook 06 whose kernel does not exist (and that this server never signed)."""
+    folder = tmp_path_factory.mktemp("patching")
+    nb = json.loads(NOTEBOOK.read_text())
+    nb["metadata"]["kernelspec"] = {"name": "no-such-kernel", "display_name": "none",
+                                    "language": "python"}  # fmt: skip
+    (folder / "patching.ipynb").write_text(json.dumps(nb))
+    return folder
+
+
+def _first_figure(page: Any) -> Any:
+    panel = page.locator(".jp-Notebook").first
+    box = panel.bounding_box()
+    for _ in range(60):
+        button = page.locator(".jp-Dialog button", has_text="No Kernel")
+        if button.count():
+            button.first.click()
+        if page.locator(PLOT + " .main-svg").count():
+            break
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
+        page.mouse.wheel(0, 400)
+        page.wait_for_timeout(300)
+    plot = page.locator(PLOT).first
+    plot.locator(".main-svg").first.wait_for(timeout=60_000)
+    plot.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    return plot
+
+
+def test_reopened_patching_notebook_shows_the_heatmap_with_hover(lab_server, page, artifacts, root):
+    server = lab_server(root, args=["--KernelSpecManager.allowed_kernelspecs=none"])
+    server.open(page, "lab/tree/patching.ipynb")
+    page.wait_for_timeout(3000)
+    try:
+        plot = _first_figure(page)
+        found = plot.evaluate(
+            """(el) => ({
+                heatmaps: el.querySelectorAll('.heatmaplayer image, .hm image').length,
+                titles: Array.from(el.querySelectorAll('.annotation-text')).map(e => e.textContent),
+                title: (el.querySelector('.gtitle') || {}).textContent || '',
+            })"""
+        )
+        assert found["heatmaps"] == 4, found
+        assert found["titles"][:4] == ["patch: residual stream", "patch: attention",
+                                       "patch: MLP", "patch: heads"], found  # fmt: skip
+        assert found["title"].startswith("logit difference ' Paris' − ' Rome'"), found
+        assert "No Kernel" in page.locator("body").inner_text()
+        # hover the residual stream's top-right cell: layer 29, the last token
+        cell = plot.locator(".nsewdrag").first.bounding_box()
+        page.mouse.move(cell["x"] + cell["width"] - 3, cell["y"] + 3)
+        hover = plot.locator(".hoverlayer .hovertext").first
+        hover.wait_for(timeout=10_000)
+        text = hover.text_content() or ""
+    except Exception:
+        page.screenshot(path=str(artifacts / "patching-failed.png"))
+        raise
+    plot.screenshot(path=str(artifacts / "patching-heatmap.png"))
+    assert "layer 29" in text and "token 8: ␣of" in text and "patch effect 1.0000" in text, text
