@@ -1,4 +1,4 @@
-"""``%%invoke``, ``%invoke``, ``%%generate`` and ``%invoker``: the cell magics.
+"""``%%invoke``, ``%invoke``, ``%%generate``, ``%invoker`` and ``%patch``: the magics.
 
     %load_ext jupyter_invoker
 
@@ -14,6 +14,8 @@
 
     %invoker use serverless for prompts/weather.prompty
 
+    %patch "The Eiffel Tower is in the city of" "The Colosseum is in the city of" --sites resid,heads
+
 A magic goes parse -> plan -> run -> display, one module each, each importing only
 the ones before it:
 
@@ -26,7 +28,8 @@ the ones before it:
   one run function);
 - ``_many``: several invokers side by side;
 - ``_run``: ``run_invoke`` / ``run_generate``, the magics' entry points;
-- ``_invoker_command``: ``%invoker``.
+- ``_invoker_command``: ``%invoker``;
+- ``_patch``: ``%patch`` (a sweep of ``jupyter_invoker.patching``, shown as a heatmap).
 
 This module holds the IPython ``Magics`` class only; the run modules (and torch,
 transformers, openai) load when a magic first runs, so ``%load_ext`` stays light.
@@ -46,7 +49,7 @@ from IPython.core.magic import (
 )
 
 from . import _display
-from ._parse import parse_generate, parse_invoke, split_words
+from ._parse import parse_generate, parse_invoke, parse_patch, split_words
 
 __all__ = ["InvokerMagics", "register", "unregister"]
 
@@ -98,6 +101,18 @@ class InvokerMagics(Magics):
 
         return run_invoker_command(self.shell, [w.text for w in split_words(line)])
 
+    @no_var_expand
+    @line_magic
+    def patch(self, line: str) -> Any:
+        """``%patch CLEAN CORRUPT [--sites resid,attn,mlp,heads] [--layers N,...]
+        [--positions N,...] [--answer TOKEN --wrong TOKEN] [--attribution] [--model VAR]
+        [--out VAR]``: the activation-patching heatmap of two prompts of the same token
+        length (quoted text or variables); ``--attribution``: its fast estimate."""
+        __tracebackhide__ = True
+        from ._patch import run_patch
+
+        return run_patch(self.shell, parse_patch(line))
+
 
 def register(shell: Any) -> None:
     """Register the magics on ``shell`` (loading twice replaces them, harmlessly)."""
@@ -108,7 +123,7 @@ def register(shell: Any) -> None:
 def unregister(shell: Any) -> None:
     """Remove what :func:`register` added."""
     registered = shell.magics_manager.magics
-    for kind, names in (("line", ("invoke", "invoker")), ("cell", ("invoke", "generate"))):
+    for kind, names in (("line", ("invoke", "invoker", "patch")), ("cell", ("invoke", "generate"))):
         for name in names:
             registered[kind].pop(name, None)
     shell.magics_manager.registry.pop("InvokerMagics", None)

@@ -3,6 +3,7 @@
     opts = parse_invoke('"The Eiffel Tower is in" --max-new-tokens 5 --save-all')
     opts.target            # Word(text='The Eiffel Tower is in', quoted=True)
     parse_generate("--trace --out run")
+    parse_patch('clean corrupt --sites resid,heads --answer " Paris" --wrong " Rome"')
 
 A bad option raises IPython's ``UsageError``: the usage line and what was wrong, in the
 user's own words, with no traceback. Nothing here imports more than the standard library
@@ -24,9 +25,11 @@ __all__ = [
     "BOUND_NAMES",
     "GenerateOptions",
     "InvokeOptions",
+    "PatchOptions",
     "Word",
     "parse_generate",
     "parse_invoke",
+    "parse_patch",
     "split_words",
 ]
 
@@ -255,3 +258,89 @@ def _shared_options(
         "out": _out(parser, args.out, args.model),
         "line": line,
     }
+
+
+@dataclass(kw_only=True)
+class PatchOptions:
+    """``%patch``: the two prompts (literals or variables) and what to sweep."""
+
+    clean: Word
+    corrupt: Word
+    sites: list[str]
+    layers: list[int] | None = None
+    positions: list[int] | None = None
+    answer: str | None = None
+    wrong: str | None = None
+    attribution: bool = False
+    model: str | None = None
+    out: str | None = None
+
+
+# The sites of jupyter_invoker.patching, repeated here so a bad --sites is a usage error
+# before anything heavy loads (tests/magics/test_patch.py checks the two agree).
+PATCH_SITES = ("resid", "attn", "mlp", "heads")
+
+_PATCH = _Parser(
+    prog="%patch",
+    add_help=False,
+    usage="%%patch CLEAN CORRUPT [--sites resid,attn,mlp,heads] [--layers N,N...] "
+    "[--positions N,N...] [--answer TOKEN --wrong TOKEN] [--attribution] [--model VAR] "
+    "[--out VAR]",
+)
+_PATCH.add_argument("prompts", nargs="*", metavar="CLEAN CORRUPT")
+_PATCH.add_argument("--sites", default="resid", metavar="SITE[,SITE...]")
+_PATCH.add_argument("--layers", metavar="N[,N...]")
+_PATCH.add_argument("--positions", metavar="N[,N...]")
+_PATCH.add_argument("--answer", metavar="TOKEN")
+_PATCH.add_argument("--wrong", metavar="TOKEN")
+_PATCH.add_argument("--attribution", action="store_true", help="the fast first-order estimate")
+_PATCH.add_argument("--model", metavar="VAR", help="the notebook variable holding the model")
+_PATCH.add_argument("--out", metavar="VAR", help="also bind the result to VAR")
+
+
+def _numbers(option: str, value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        numbers = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        numbers = []
+    if not numbers:
+        _PATCH.error(
+            f"{option} takes whole numbers separated by commas (e.g. 0,5,-1), not {value!r}"
+        )
+    return numbers
+
+
+def parse_patch(line: str) -> PatchOptions:
+    """``%patch`` arguments as :class:`PatchOptions` (UsageError if bad)."""
+    args, words = _parse(_PATCH, line)
+    prompts = [_word(p, words) for p in args.prompts]
+    if len(prompts) != 2:
+        got = "none" if not prompts else " ".join(_shown(w) for w in prompts if w)
+        _PATCH.error(
+            f"CLEAN and CORRUPT are two prompts of the same token length (quoted text or "
+            f"variables); got {got}"
+        )
+    sites = [s.strip() for s in (_word(args.sites, words) or Word("")).text.split(",") if s.strip()]
+    unknown = [s for s in sites if s not in PATCH_SITES]
+    if unknown or not sites:
+        _PATCH.error(f"--sites takes some of {','.join(PATCH_SITES)}, not {args.sites!r}")
+    texts = {}
+    for name in ("answer", "wrong", "layers", "positions"):
+        word = _word(getattr(args, name), words)
+        texts[name] = None if word is None else word.text
+    clean, corrupt = prompts
+    assert clean is not None and corrupt is not None
+    return PatchOptions(
+        clean=clean,
+        corrupt=corrupt,
+        sites=sites,
+        layers=_numbers("--layers", texts["layers"]),
+        positions=_numbers("--positions", texts["positions"]),
+        answer=texts["answer"],
+        wrong=texts["wrong"],
+        attribution=args.attribution,
+        model=args.model,
+        out=_out(_PATCH, args.out, args.model),
+    )
