@@ -106,6 +106,8 @@ def test_gradients_under_generate(model: LanguageModel, clean_after) -> None:
     with model.generate(PARIS, max_new_tokens=2, grad=True) as generator:
         first = model.model.layers[3].self_attn.o_proj.input  # step 0: the whole prompt
         first.retain_grad()
+        args, _kwargs = model.model.layers[8].inputs
+        args[0].retain_grad()
         h = model.model.layers[15].output
         h.retain_grad()
         model.lm_head.output.sum().backward()  # under generate: the last position only
@@ -116,6 +118,8 @@ def test_gradients_under_generate(model: LanguageModel, clean_after) -> None:
     )
     reference = plain_grad(model, PARIS, layers[3].self_attn.o_proj, kind="input", use_cache=True)
     assert torch.allclose(first.grad, reference, rtol=0, atol=1e-5)
+    reference = plain_grad(model, PARIS, layers[8], kind="input", use_cache=True)
+    assert torch.allclose(args[0].grad, reference, rtol=0, atol=1e-5)
     assert "forward" not in vars(model.hf_model)  # the grad switch is gone with the run
 
 
