@@ -10,6 +10,8 @@ import torch
 
 import jupyter_invoker as ji
 from jupyter_invoker import LanguageModel
+from jupyter_invoker.patching import _sweep
+from jupyter_invoker.patching._plan import Costs
 
 CLEAN = "The Eiffel Tower is in the city of"
 CORRUPT = "The Colosseum is in the city of"
@@ -52,7 +54,13 @@ def _forwards(model: LanguageModel, run: Callable[[], object]) -> int:
     return len(calls)
 
 
-def test_batched_and_unbatched_sweeps_agree(model: LanguageModel, leaves_nothing) -> None:
+def test_batched_and_unbatched_sweeps_agree(
+    model: LanguageModel, leaves_nothing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The plan is cut from costs measured on the machine; fixed ones (this model on a
+    # 2-core CPU) make the number of forwards the same on a loaded machine.
+    costs = Costs(call=7e-4, token=2.2e-5, forward=3.5e-3, head=3e-4)
+    monkeypatch.setitem(_sweep._COSTS, model.hf_model, costs)
     options = {"sites": ("resid", "mlp", "heads"), "layers": [2, 15, 28], "positions": [1, 5, 8]}
     results = {}
     forwards = {
