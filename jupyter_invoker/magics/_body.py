@@ -90,33 +90,20 @@ def check_patterns(lm: LanguageModel, patterns: list[str]) -> None:
             )
 
 
-def save_every_step(invoker: Invoker, steps: int) -> dict[int, dict[str, Any]]:
-    """``invoker.save_all()`` for each of the next ``steps`` steps; the body's step stays."""
+def save_every_step(
+    invoker: Invoker, steps: int, only: list[str] | None = None
+) -> dict[int, dict[str, Any]]:
+    """``invoker.save_all(only=...)`` for each of the next ``steps`` steps (``only``: the
+    ``--save`` globs; ``None``: every module); the body's step stays where it was."""
     here = invoker.step
     targets: dict[int, dict[str, Any]] = {}
     try:
         for step in range(here, here + steps):
             invoker.step = step
-            targets[step] = invoker.save_all()
+            targets[step] = invoker.save_all(only=only)
     finally:
         invoker.step = here
     return targets
-
-
-def _keep_matching(
-    invoker: Invoker, targets: dict[int, dict[str, Any]], patterns: list[str]
-) -> None:
-    """Drop what ``save_every_step`` kept for modules outside ``patterns``.
-
-    A value the body saved itself is a different object and stays."""
-    for step, target in targets.items():
-        saved = invoker.saved.get(step, {})
-        for path in list(target):
-            if any(fnmatch.fnmatchcase(path, p) for p in patterns):
-                continue
-            value = target.pop(path)
-            if saved.get(f"{path}.output") is value:
-                del saved[f"{path}.output"]
 
 
 def saved_anything(generator: Generator) -> bool:
@@ -160,50 +147,44 @@ def run_local(
     __tracebackhide__ = True
     ns = shell.user_ns
     steps = 1 if trace else int(options.generate["max_new_tokens"])
-    targets: dict[int, dict[str, Any]] = {}
+    only = None if save_all else save or None
 
     def body(generator: Generator, invoker: Invoker) -> None:
         __tracebackhide__ = True
         ns["generator"] = generator
         ns["invoker"] = invoker
         if save_all or save:
-            targets.update(save_every_step(invoker, steps))
+            save_every_step(invoker, steps, only)
         _exec(shell, code)
 
     result = invokers_run_local(lm, content, options.generate, trace=trace, seed=options.seed,
                                 body=body, streamer=_streamer(lm, live, pane))  # fmt: skip
-    if save and not save_all:
-        _keep_matching(result.raw, targets, save)
     return result
 
 
 class _SavingInvoke:
-    """``generator.invoke`` whose invokes save every module at every step (``--save-all``)."""
+    """``generator.invoke`` whose invokes save every module (``--save-all``), or the
+    ``--save`` ones, at every step."""
 
-    def __init__(self, invoke: Callable[..., Invoker], steps: int) -> None:
+    def __init__(self, invoke: Callable[..., Invoker], steps: int, only: list[str] | None) -> None:
         self._invoke = invoke
         self._steps = steps
-        self.targets: list[tuple[Invoker, dict[int, dict[str, Any]]]] = []
+        self._only = only
 
     def __call__(self, input: Any, **kwargs: Any) -> _SavingContext:
-        return _SavingContext(self._invoke(input, **kwargs), self._steps, self.targets)
+        return _SavingContext(self._invoke(input, **kwargs), self._steps, self._only)
 
 
 class _SavingContext:
-    def __init__(
-        self,
-        invoker: Invoker,
-        steps: int,
-        targets: list[tuple[Invoker, dict[int, dict[str, Any]]]],
-    ) -> None:
+    def __init__(self, invoker: Invoker, steps: int, only: list[str] | None) -> None:
         self._invoker = invoker
         self._steps = steps
-        self._targets = targets
+        self._only = only
 
     def __enter__(self) -> Invoker:
         invoker = self._invoker.__enter__()
         try:
-            self._targets.append((invoker, save_every_step(invoker, self._steps)))
+            save_every_step(invoker, self._steps, self._only)
         except BaseException as exc:
             invoker.__exit__(type(exc), exc, exc.__traceback__)
             raise
@@ -230,20 +211,14 @@ def run_generate_body(
     __tracebackhide__ = True
     ns = shell.user_ns
     steps = 1 if trace else int(options.generate["max_new_tokens"])
-    saving: _SavingInvoke | None = None
 
     def body(generator: Generator) -> None:
         __tracebackhide__ = True
-        nonlocal saving
         ns["generator"] = generator
-        if save_all or save:
-            saving = _SavingInvoke(generator.invoke, steps)
-        ns["invoke"] = saving or generator.invoke
+        saving = save_all or bool(save)
+        only = None if save_all else save
+        ns["invoke"] = _SavingInvoke(generator.invoke, steps, only) if saving else generator.invoke
         _exec(shell, code)
 
-    result = run_generator(lm, options.generate, body, trace=trace, seed=options.seed,
-                           streamer=_streamer(lm, live, 0))  # fmt: skip
-    if saving is not None and save and not save_all:
-        for invoker, targets in saving.targets:
-            _keep_matching(invoker, targets, save)
-    return result
+    return run_generator(lm, options.generate, body, trace=trace, seed=options.seed,
+                         streamer=_streamer(lm, live, 0))  # fmt: skip

@@ -129,6 +129,20 @@ def test_save_pattern_keeps_matching_modules_and_the_body_saves(
     assert shown == [result]
 
 
+def test_save_pattern_wraps_only_the_matching_modules(shell: InteractiveShell) -> None:
+    # Counted while the model is paused inside its forward: which modules have their
+    # forward wrapped to record the output (--save no longer records all, then drops).
+    body = (
+        "model.model.layers[5].output\n"
+        "wrapped = sorted(n for n, m in model.hf_model.named_modules() if 'forward' in vars(m))\n"
+    )
+    shell.run_cell_magic(
+        "invoke", f"{EIFFEL} --max-new-tokens 2 --save 'model.layers.*.mlp' --no-display", body
+    )
+    wrapped = shell.user_ns.pop("wrapped")
+    assert wrapped == sorted(f"model.layers.{i}.mlp" for i in range(30))
+
+
 def test_two_local_runs_side_by_side_each_open_the_browser(
     shell: InteractiveShell, displays: Recorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
