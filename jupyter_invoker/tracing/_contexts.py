@@ -27,7 +27,7 @@ import torch
 
 from ..exceptions import TracingError
 from . import _tensor
-from ._engine import Run
+from ._engine import InterleavedRun
 from ._inputs import Prepared, prepare_input
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ class Invoker:
         self.saved: dict[int, dict[str, Any]] = {}
         self._save_all_targets: list[tuple[int, dict[str, Any]]] = []
         self._prepared: Prepared | None = None
-        self._run: Run | None = None
+        self._run: InterleavedRun | None = None
         self._frame_depth = frame_depth
 
     @property
@@ -210,7 +210,7 @@ class Invoker:
         """``"generate"`` or ``"trace"``."""
         return self._mode
 
-    def _require_open(self, what: str) -> Run:
+    def _require_open(self, what: str) -> InterleavedRun:
         if self._run is None or self.generator._current is not self:
             raise TracingError(
                 f"invoker.{what} works only inside its `with ... invoke(...)` block."
@@ -233,7 +233,9 @@ class Invoker:
             # Only a body that mentions save_all may call it part-way through a step; for
             # one that does, the run decides when it starts what to keep (_recording.py).
             keep = False
-        self._run = Run(lm, self._runner(), label=f"invoke {self.index}", keep_step_outputs=keep)
+        self._run = InterleavedRun(
+            lm, self._runner(), label=f"invoke {self.index}", keep_step_outputs=keep
+        )
         gen._current = self
         gen.invokers.append(self)
         _tensor._save_sink.append(self._on_save)
@@ -288,7 +290,7 @@ class Invoker:
 
         return run_forward
 
-    def _collect(self, run: Run) -> None:
+    def _collect(self, run: InterleavedRun) -> None:
         prepared = self._prepared
         assert prepared is not None
         tokenizer = self._model.tokenizer

@@ -1,6 +1,6 @@
 """The eager interleaving engine: one model run beside one with-body, on one thread.
 
-    run = Run(model, runner=lambda: hf_model.generate(...), label="invoke 0")
+    run = InterleavedRun(model, runner=lambda: hf_model.generate(...), label="invoke 0")
     hidden = run.request("model.layers.3", "output", step=0)   # body pauses, model runs
     run.assign("model.layers.3", "output", 0, hidden * 0)      # the model continues with this
     run.finish()                                               # rest of the run, full speed
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from ._model import LanguageModel
 
-__all__ = ["Run", "describe"]
+__all__ = ["InterleavedRun", "describe"]
 
 _NOTHING: Any = object()
 _ORDER_RULE = (
@@ -82,7 +82,7 @@ def _restore_state(state: tuple[Any, ...]) -> None:
             torch.set_autocast_dtype(dev, dtype)
 
 
-class Run:
+class InterleavedRun:
     """One model run interleaved with one with-body (one invoke)."""
 
     def __init__(
