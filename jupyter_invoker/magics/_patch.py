@@ -15,6 +15,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ..exceptions import PatchingError
+from ..patching import attribute, patch
 from ._display import suppress_value
 from ._names import choose_model, user_names
 from ._parse import PatchOptions, Word
@@ -40,9 +42,6 @@ def _prompt(shell: Any, word: Word, role: str) -> Any:
 def run_patch(shell: Any, opts: PatchOptions) -> Any:
     """Run the sweep (``--attribution``: the estimate), show it, bind it."""
     __tracebackhide__ = True
-    from ..exceptions import PatchingError
-    from ..patching import attribute, patch
-
     clean = _prompt(shell, opts.clean, "CLEAN")
     corrupt = _prompt(shell, opts.corrupt, "CORRUPT")
     lm = choose_model(shell, opts.model)
