@@ -10,13 +10,19 @@
     result = execute("prompts/weather.prompty", {"city": "Seattle"}, invoker="openai")
     result.text, result.invoker, result.model, result.usage
 
-Modules (one concept each): ``_base`` (Invoker), ``_registry`` (InvokerFactory),
-``_execute`` (execute*, invoker selection order), ``_result`` (ExecutionResult),
-``_selection`` (which invoker runs which prompt), ``_connections`` (named
-connections, per-invoker defaults), ``_store`` (the shared JSON file, locked),
-``_status`` (which invokers exist and are ready), ``_errors`` (SDK errors, retries),
-``_openai`` (openai, serverless), ``_azure`` (azure), ``_local`` (local, huggingface).
-Importing this package loads neither openai nor torch: built-ins import on first use.
+    InvokerFactory.is_local("huggingface")        # True: an alias of local
+    InvokerFactory.snapshot()                     # what is registered, without its lock
+    value = run_sync(coroutine)                   # from sync code, even inside a loop
+
+Modules (one concept each): ``_base`` (Invoker), ``_registry`` (InvokerFactory,
+aliases, snapshot), ``_kernels`` (the kernels' record of what they registered),
+``_sync`` (running a coroutine from sync code), ``_execute`` (execute*, invoker
+selection order), ``_result`` (ExecutionResult), ``_selection`` (which invoker runs
+which prompt), ``_connections`` (named connections, per-invoker defaults), ``_store``
+(the shared JSON file, locked), ``_status`` (which invokers exist and are ready),
+``_errors`` (SDK errors, retries), ``_openai`` (openai, serverless), ``_azure``
+(azure), ``_local`` (local; alias huggingface). Importing this package loads neither
+openai nor torch: built-ins import on first use.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from ._connections import (
     set_default,
 )
 from ._execute import execute, execute_async, execute_many, execute_many_async
-from ._registry import ENTRY_POINT_GROUP, InvokerFactory
+from ._registry import ENTRY_POINT_GROUP, InvokerFactory, InvokerSnapshot
 from ._result import ExecutionResult
 from ._selection import (
     clear_selection,
@@ -42,12 +48,15 @@ from ._selection import (
     selections_path,
 )
 from ._status import InvokerStatus, invoker_statuses
+from ._sync import BackgroundRun, run_in_background, run_sync
 
 __all__ = [
+    "BackgroundRun",
     "ENTRY_POINT_GROUP",
     "ExecutionResult",
     "Invoker",
     "InvokerFactory",
+    "InvokerSnapshot",
     "InvokerStatus",
     "clear_selection",
     "delete_connection",
@@ -58,6 +67,8 @@ __all__ = [
     "get_connection",
     "invoker_statuses",
     "list_connections",
+    "run_in_background",
+    "run_sync",
     "save_connection",
     "select_connection",
     "select_invoker",

@@ -10,8 +10,9 @@
 An invoker implements ``async invoke(data)`` and/or ``invoke_sync(data)``; either
 one suffices, the base class derives the other:
 
-- sync from async: the coroutine runs in a fresh event loop, or, when the calling
-  thread already runs a loop (a Jupyter kernel), in a fresh loop on a worker thread;
+- sync from async: :func:`~jupyter_invoker.invokers.run_sync` (a fresh event loop, or,
+  when the calling thread already runs a loop, as in a Jupyter kernel, a fresh loop
+  on a worker thread);
 - async from sync: ``asyncio.to_thread`` so the event loop is never blocked.
 
 ``stream(data)`` is an async iterator of text chunks; backends that stream
@@ -22,68 +23,17 @@ one suffices, the base class derives the other:
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import threading
-from collections.abc import AsyncIterator, Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import InvokerConfigError
 from ._result import result_text
+from ._sync import run_sync
 
 if TYPE_CHECKING:
     from ..prompty import Prompty
 
-__all__ = ["Invoker", "run_sync"]
-
-T = TypeVar("T")
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion from synchronous code, even inside a running loop.
-
-    With no loop running in this thread: ``asyncio.run``. Inside a running loop
-    (Jupyter), blocking that loop on itself would deadlock, so the coroutine gets a
-    fresh loop on a worker thread while this thread waits, interruptibly: a
-    KeyboardInterrupt here cancels the coroutine (closing its connections) and is
-    re-raised at once.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    outcome: dict[str, Any] = {}
-    started = threading.Event()
-
-    async def main() -> T:
-        outcome["task"] = asyncio.current_task()
-        outcome["loop"] = asyncio.get_running_loop()
-        started.set()
-        return await coro
-
-    def target() -> None:
-        try:
-            outcome["value"] = asyncio.run(main())
-        except BaseException as exc:
-            outcome["error"] = exc
-        finally:
-            started.set()
-
-    context = contextvars.copy_context()
-    thread = threading.Thread(target=context.run, args=(target,), name="jupyter_invoker-run")
-    thread.start()
-    try:
-        while thread.is_alive():
-            thread.join(0.05)
-    except BaseException:
-        started.wait(1)
-        task, loop = outcome.get("task"), outcome.get("loop")
-        if task is not None and loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
-        thread.join(5)
-        raise
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+__all__ = ["Invoker", "run_sync"]  # run_sync: kept here for older imports; see _sync
 
 
 class Invoker:

@@ -18,6 +18,12 @@ apply to a copy; the loaded prompt never changes.
 ``execute`` works from inside a running event loop (a Jupyter cell): the coroutine
 then runs on a worker thread. An invoker implementing ``invoke_sync`` natively (the
 local model) runs on the calling thread, with no event loop at all.
+
+An answer never shows a key: the secrets of the run's configuration (its keys, a URL's
+password, the variables it names) and every key-named environment variable's value are
+masked as ``***`` in the result's text and raw response, and in each streamed chunk
+(a key split across chunks included), so an endpoint that echoes the request's key
+cannot put it into a cell's output, the result's repr or a saved notebook.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._secrets import StreamRedactor, redact, secret_values
 from ._base import Invoker, run_sync
 from ._registry import InvokerFactory
 from ._result import ExecutionResult, as_result
@@ -39,7 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["execute", "execute_async", "execute_many", "execute_many_async", "plan"]
 
 OnChunk = Callable[[str], Any]
-_LOCAL_FAMILY = frozenset({"local", "huggingface"})
 
 
 def _load(prompt: Any) -> Prompty:
@@ -51,7 +57,7 @@ def _load(prompt: Any) -> Prompty:
 
 
 def _same_backend(chosen: str, written: str) -> bool:
-    return chosen == written or {chosen, written} <= _LOCAL_FAMILY
+    return InvokerFactory.canonical_name(chosen) == InvokerFactory.canonical_name(written)
 
 
 def plan(
@@ -104,27 +110,54 @@ def _prepare(prompty: Prompty, inputs: Mapping[str, Any] | None) -> Any:
     return prepare(prompty, inputs)
 
 
-def _finish(value: Any, name: str, prepared: Any, started: float) -> ExecutionResult:
+def _masked(value: Any, secrets: list[str]) -> Any:
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, Mapping):
+        return {key: _masked(item, secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, secrets) for item in value]
+    return value
+
+
+def _finish(
+    value: Any, name: str, prepared: Any, started: float, secrets: list[str]
+) -> ExecutionResult:
     result = as_result(value, invoker=name, prepared=prepared)
+    if secrets:  # an endpoint that echoes the request's key: masked before anyone sees it
+        result.text = redact(result.text, *secrets)
+        if isinstance(result.raw, Mapping | list):
+            result.raw = _masked(result.raw, secrets)
     if result.elapsed_s is None:
         result.elapsed_s = time.perf_counter() - started
     return result
+
+
+def _secrets(prompty: Prompty) -> list[str]:
+    return secret_values(prompty.model.configuration)
 
 
 async def _run(
     invoker: Invoker, name: str, prepared: Any, on_chunk: OnChunk | None
 ) -> ExecutionResult:
     started = time.perf_counter()
+    secrets = _secrets(invoker.prompty)
     try:
         if on_chunk is None:
-            return _finish(await invoker.invoke(prepared), name, prepared, started)
+            return _finish(await invoker.invoke(prepared), name, prepared, started, secrets)
+        redactor = StreamRedactor(secrets)
         pieces: list[str] = []
         async for piece in invoker.stream(prepared):
             pieces.append(piece)
-            on_chunk(piece)
+            shown = redactor.feed(piece)
+            if shown:
+                on_chunk(shown)
+        rest = redactor.flush()
+        if rest:
+            on_chunk(rest)
         last = getattr(invoker, "last_result", None)
         value = last if isinstance(last, ExecutionResult) else "".join(pieces)
-        return _finish(value, name, prepared, started)
+        return _finish(value, name, prepared, started, secrets)
     finally:
         await invoker.aclose()
 
@@ -149,7 +182,8 @@ def execute(
     instance = cls(prompty)
     if on_chunk is None and cls.implements_sync():
         started = time.perf_counter()
-        return _finish(instance.invoke_sync(prepared), name, prepared, started)
+        value = instance.invoke_sync(prepared)
+        return _finish(value, name, prepared, started, _secrets(prompty))
     return run_sync(_run(instance, name, prepared, on_chunk))
 
 
@@ -190,13 +224,15 @@ async def execute_many_async(
     if not type(instance).concurrent:
         concurrency = 1
     gate = asyncio.Semaphore(concurrency)
+    secrets = _secrets(prompty)
 
     async def one(item: Mapping[str, Any] | None) -> ExecutionResult:
         async with gate:
             # Rendered here, not all up front: rendering then overlaps the network waits.
             prepared = _prepare(prompty, item)
             started = time.perf_counter()
-            return _finish(await instance.invoke(prepared), name, prepared, started)
+            value = await instance.invoke(prepared)
+            return _finish(value, name, prepared, started, secrets)
 
     tasks = [asyncio.ensure_future(one(item)) for item in inputs]
     try:
@@ -228,10 +264,12 @@ def execute_many(
     cls = InvokerFactory.get(name)
     if not cls.concurrent and cls.implements_sync():
         instance = cls(prompty)
+        secrets = _secrets(prompty)
         results = []
         for item in inputs:
             prepared = _prepare(prompty, item)
             started = time.perf_counter()
-            results.append(_finish(instance.invoke_sync(prepared), name, prepared, started))
+            value = instance.invoke_sync(prepared)
+            results.append(_finish(value, name, prepared, started, secrets))
         return results
     return run_sync(execute_many_async(prompty, inputs, concurrency=concurrency, invoker=name))

@@ -97,7 +97,9 @@ def _number(config: Mapping[str, Any], key: str, env: str, default: float) -> fl
 
 
 def _text(value: Any) -> str | None:
-    """A plain configuration string (dates from unquoted YAML back to ISO text)."""
+    """A plain configuration string (dates from unquoted YAML back to ISO text); a value
+    held as a Secret (a URL with a password in it) is revealed for the client only."""
+    value = reveal(value)
     if value is None or value == "":
         return None
     if isinstance(value, datetime.date):

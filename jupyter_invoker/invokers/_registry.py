@@ -7,10 +7,15 @@
     InvokerFactory.call("custom", prompty, data)   # sync; data handed through unchanged
     await InvokerFactory.call_async("custom", prompty, data)
 
-Built in: ``local`` and ``huggingface`` (the traced local model), ``openai``,
-``azure`` (alias ``azure_openai``) and ``serverless``. They are imported on first
-lookup, so importing this module loads neither openai nor torch. Registering over a
-built-in name (or an alias) replaces it for the rest of the process.
+    InvokerFactory.canonical_name("HuggingFace")   # "local": aliases resolved
+    InvokerFactory.is_local("huggingface")         # True: runs on the traced local model
+    InvokerFactory.snapshot()                      # what is registered now (see InvokerSnapshot)
+
+Built in: ``local`` (the traced local model; alias ``huggingface``), ``openai``,
+``azure`` (alias ``azure_openai``) and ``serverless``. The aliases are
+``prompty._config.INVOKER_ALIASES``, the one place they are written. Built-ins are
+imported on first lookup, so importing this module loads neither openai nor torch.
+Registering over a built-in name (or an alias) replaces it for the rest of the process.
 
 Third-party packages register through the entry-point group
 ``jupyter_invoker.invokers`` (``name = "package.module:InvokerClass"``); an entry
@@ -21,36 +26,58 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
-import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, overload
 
 from ..exceptions import InvokerConfigError, UnknownInvokerError
+from ..prompty._config import INVOKER_ALIASES, INVOKER_NAME
 from ._base import Invoker
+from ._kernels import forget_kernel_invoker, record_kernel_invoker
 
 if TYPE_CHECKING:
     from ..prompty import Prompty
 
-__all__ = ["ENTRY_POINT_GROUP", "InvokerFactory"]
+__all__ = ["BUILTINS", "ENTRY_POINT_GROUP", "InvokerFactory", "InvokerSnapshot"]
 
 ENTRY_POINT_GROUP = "jupyter_invoker.invokers"
 
 InvokerT = TypeVar("InvokerT", bound=type[Invoker])
 
-_BUILTINS: dict[str, str] = {
+#: The built-in invokers: name -> "module:Class", imported on first lookup.
+BUILTINS: dict[str, str] = {
     "azure": "jupyter_invoker.invokers._azure:AzureInvoker",
-    "huggingface": "jupyter_invoker.invokers._local:LocalInvoker",
     "local": "jupyter_invoker.invokers._local:LocalInvoker",
     "openai": "jupyter_invoker.invokers._openai:OpenAIInvoker",
     "serverless": "jupyter_invoker.invokers._openai:ServerlessInvoker",
 }
-_ALIASES: dict[str, str] = {"azure_openai": "azure"}
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+_BUILTINS = BUILTINS  # the former private name
+LOCAL = "local"
+
+
+@dataclass(frozen=True)
+class InvokerSnapshot:
+    """The registry at one moment (:meth:`InvokerFactory.snapshot`).
+
+    ``invokers``: name -> ``"module:Class"`` of every registered name; ``aliases``:
+    alias -> the name it stands for; ``builtin``: the names whose class is still the
+    built-in one; ``entry_points``: name -> ``"module:attr"`` of the entry points not
+    loaded yet under a name of their own.
+    """
+
+    invokers: dict[str, str]
+    aliases: dict[str, str]
+    builtin: frozenset[str]
+    entry_points: dict[str, str]
+
+
+def _target(entry: type[Invoker] | str) -> str:
+    return entry if isinstance(entry, str) else f"{entry.__module__}:{entry.__qualname__}"
 
 
 def _normalize(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name.strip().lower()):
+    if not isinstance(name, str) or not INVOKER_NAME.match(name.strip().lower()):
         raise InvokerConfigError(
             f"Invoker name {name!r} is not valid; use letters, digits, '_', '-' or '.' "
             "(for example 'custom')."
@@ -62,8 +89,8 @@ class InvokerFactory:
     """Class-level registry: every method is a classmethod; there is nothing to instantiate."""
 
     # name -> class, or "module:attr" for a built-in not imported yet
-    _registry: ClassVar[dict[str, type[Invoker] | str]] = dict(_BUILTINS)
-    _aliases: ClassVar[dict[str, str]] = dict(_ALIASES)
+    _registry: ClassVar[dict[str, type[Invoker] | str]] = dict(BUILTINS)
+    _aliases: ClassVar[dict[str, str]] = dict(INVOKER_ALIASES)
     _lock: ClassVar[threading.RLock] = threading.RLock()
 
     @classmethod
@@ -96,9 +123,7 @@ class InvokerFactory:
                 )
             cls._add(key, klass)
             # Recorded (in a kernel) so the server's sidebar can offer it too.
-            from ._status import record_kernel_invoker
-
-            record_kernel_invoker(key, f"{klass.__module__}:{klass.__qualname__}")
+            record_kernel_invoker(key, _target(klass))
             return klass
 
         return add if invoker_cls is None else add(invoker_cls)
@@ -110,16 +135,38 @@ class InvokerFactory:
         with cls._lock:
             if cls._registry.pop(key, None) is None and cls._aliases.pop(key, None) is None:
                 raise UnknownInvokerError(cls._unknown_message(key))
-        from ._status import forget_kernel_invoker
-
         forget_kernel_invoker(key)
 
     # -- lookup --------------------------------------------------------------------
     @classmethod
     def canonical_name(cls, name: str) -> str:
-        """``name`` lower-cased with aliases resolved (``azure_openai`` -> ``azure``)."""
+        """``name`` lower-cased with aliases resolved (``azure_openai`` -> ``azure``,
+        ``huggingface`` -> ``local``)."""
         key = _normalize(name)
         return cls._aliases.get(key, key)
+
+    @classmethod
+    def is_local(cls, name: str) -> bool:
+        """Whether ``name`` runs on the traced local model (``local``, ``huggingface``);
+        False for a name that is not a valid invoker name at all."""
+        try:
+            return cls.canonical_name(name) == LOCAL
+        except InvokerConfigError:
+            return False
+
+    @classmethod
+    def snapshot(cls) -> InvokerSnapshot:
+        """What is registered now, copied under the registry's lock (see InvokerSnapshot)."""
+        with cls._lock:
+            invokers = {name: _target(entry) for name, entry in cls._registry.items()}
+            aliases = dict(cls._aliases)
+        builtin = frozenset(n for n, target in invokers.items() if BUILTINS.get(n) == target)
+        points = {
+            ep.name.lower(): ep.value
+            for ep in _entry_points()
+            if ep.name.lower() not in invokers and ep.name.lower() not in aliases
+        }
+        return InvokerSnapshot(invokers, aliases, builtin, points)
 
     @classmethod
     def names(cls) -> list[str]:

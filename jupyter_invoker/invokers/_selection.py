@@ -201,7 +201,7 @@ def resolve_run(
     if stored:
         return RunChoice(invoker=name, configuration=dict(stored))
     default = data["defaults"].get(name)
-    same_backend = name == written or {name, written} <= {"local", "huggingface"}
+    same_backend = name == InvokerFactory.canonical_name(written)
     if default and not (has_own_configuration and same_backend):
         connection = data["connections"].get(default)
         if connection is None:

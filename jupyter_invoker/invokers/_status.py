@@ -7,36 +7,31 @@
     configuration_needs("serverless", {"endpoint": "http://127.0.0.1:8000/v1", "model": "m"})
     # []
 
-``kind`` is ``builtin`` (local, huggingface, openai, azure, serverless; aliases such
-as ``azure_openai`` are listed in ``aliases`` of their target, not on their own),
-``entry_point`` (a package's ``jupyter_invoker.invokers`` entry point), ``registered``
-(``InvokerFactory.register`` in this process) or ``kernel`` (registered in another
-live process, a Jupyter kernel, and recorded in the store).
+``kind`` is ``builtin`` (local, openai, azure, serverless; aliases such as
+``azure_openai`` and ``huggingface`` are listed in ``aliases`` of their target, not on
+their own), ``entry_point`` (a package's ``jupyter_invoker.invokers`` entry point),
+``registered`` (``InvokerFactory.register`` in this process) or ``kernel`` (registered
+in another live process, a Jupyter kernel, and recorded in the store by ``_kernels``).
 
 ``needs`` lists what is missing, never a value: an environment variable's NAME
 (``OPENAI_API_KEY``), ``configuration.<field>`` for a field nothing provides
 (``configuration.endpoint``), or ``package:<module>`` for a missing package.
 For a built-in with a default connection (``defaults`` in the store) the
 connection's configuration is what is checked.
-
-Kernel registrations: a process where ``ipykernel`` runs (or
-``JUPYTER_INVOKER_RECORD_REGISTRATIONS=1``; ``0`` turns it off) records each name it
-registers in the store's ``kernel_invokers`` with its pid; listing shows the names
-whose pid is still alive, so the server can offer an invoker defined in a notebook.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..exceptions import InvokerConfigError
-from ._store import ENV_REFERENCE, edit_store, is_secret_field, read_store
+# The kernel record's names, still importable from here.
+from ._kernels import RECORD_ENV, forget_kernel_invoker, live_kernel_invokers, record_kernel_invoker
+from ._registry import InvokerFactory
+from ._store import ENV_REFERENCE, is_secret_field, read_store
 
 __all__ = [
     "RECORD_ENV",
@@ -44,13 +39,10 @@ __all__ = [
     "configuration_needs",
     "forget_kernel_invoker",
     "invoker_statuses",
+    "known_invokers",
     "live_kernel_invokers",
     "record_kernel_invoker",
 ]
-
-log = logging.getLogger("jupyter_invoker.invokers")
-
-RECORD_ENV = "JUPYTER_INVOKER_RECORD_REGISTRATIONS"
 
 # (configuration fields that provide it, environment variable used when none does)
 _ENV_FALLBACKS: dict[str, list[tuple[tuple[str, ...], str]]] = {
@@ -70,7 +62,6 @@ _FIELDS: dict[str, list[tuple[str, ...]]] = {
 _INVOKER_FIELDS: dict[str, list[tuple[str, ...]]] = {"serverless": [("endpoint", "base_url")]}
 _PACKAGES: dict[str, tuple[str, ...]] = {
     "local": ("torch", "transformers"),
-    "huggingface": ("torch", "transformers"),
     "openai": ("openai",),
     "azure": ("openai",),
     "serverless": ("openai",),
@@ -141,6 +132,7 @@ def configuration_needs(
     """
     config = dict(configuration or {})
     needs: list[str] = []
+    kind = _canonical(kind)
     for module in _PACKAGES.get(kind, ()):
         if not _installed(module):
             needs.append(f"package:{module}")
@@ -159,99 +151,30 @@ def configuration_needs(
     return list(dict.fromkeys(needs))
 
 
-# -- kernel registrations -------------------------------------------------------------------
-
-
-def _recording() -> bool:
-    flag = os.environ.get(RECORD_ENV)
-    if flag is not None:
-        return flag.strip() not in {"", "0", "false", "no"}
-    return "ipykernel" in sys.modules
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: it exists
-    return True
-
-
-def record_kernel_invoker(name: str, target: str) -> None:
-    """Note in the store that this process registered ``name`` (best effort, never raises)."""
-    if not _recording():
-        return
-    try:
-        with edit_store() as data:
-            section = data["kernel_invokers"]
-            entry = section.get(name) or {"pids": []}
-            pids = [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
-            section[name] = {"pids": [*pids, os.getpid()], "class": target}
-            for other in [n for n, e in section.items() if not any(map(_alive, e["pids"]))]:
-                del section[other]
-    except (InvokerConfigError, OSError) as exc:
-        log.warning("Could not record invoker %r for the sidebar: %s", name, exc)
-
-
-def forget_kernel_invoker(name: str) -> None:
-    """Remove this process from ``name``'s record (best effort, never raises)."""
-    if not _recording():
-        return
-    try:
-        with edit_store() as data:
-            entry = data["kernel_invokers"].get(name)
-            if entry is not None:
-                pids = [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
-                if pids:
-                    entry["pids"] = pids
-                else:
-                    del data["kernel_invokers"][name]
-    except (InvokerConfigError, OSError) as exc:
-        log.warning("Could not update invoker %r for the sidebar: %s", name, exc)
-
-
-def live_kernel_invokers(store: Mapping[str, Any] | None = None) -> dict[str, list[int]]:
-    """``{name: [live pids]}`` of names registered by other running processes."""
-    data = read_store() if store is None else store
-    found: dict[str, list[int]] = {}
-    for name, entry in data["kernel_invokers"].items():
-        pids = [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
-        if pids:
-            found[name] = pids
-    return found
-
-
 # -- the listing -----------------------------------------------------------------------------
 
 
-def _builtin_target(name: str) -> str | None:
-    from ._registry import _BUILTINS
+def _canonical(kind: str) -> str:
+    try:
+        return InvokerFactory.canonical_name(kind)
+    except Exception:  # not a valid name: nothing is known of it
+        return kind
 
-    return _BUILTINS.get(name)
 
-
-def _class_target(entry: Any) -> str:
-    if isinstance(entry, str):
-        return entry
-    return f"{entry.__module__}:{entry.__qualname__}"
+def known_invokers(store: Mapping[str, Any] | None = None) -> set[str]:
+    """Every name a prompt can run on now: registered here (aliases included), an entry
+    point, or registered in a live kernel."""
+    return set(InvokerFactory.names()) | set(live_kernel_invokers(store))
 
 
 def invoker_statuses(store: Mapping[str, Any] | None = None) -> list[InvokerStatus]:
     """Every invoker that can be selected now, sorted by name (re-reads the store)."""
-    from ._registry import InvokerFactory, _entry_points
-
     data = read_store() if store is None else store
     connections: Mapping[str, Any] = data["connections"]
     defaults: Mapping[str, str] = data["defaults"]
-    with InvokerFactory._lock:
-        registry = dict(InvokerFactory._registry)
-        aliases = dict(InvokerFactory._aliases)
+    snapshot = InvokerFactory.snapshot()
     by_target: dict[str, list[str]] = {}
-    for alias, target in aliases.items():
+    for alias, target in snapshot.aliases.items():
         by_target.setdefault(target, []).append(alias)
     rows: dict[str, InvokerStatus] = {}
 
@@ -265,11 +188,10 @@ def invoker_statuses(store: Mapping[str, Any] | None = None) -> list[InvokerStat
             default_connection=default,
         )
 
-    for name, entry in registry.items():
-        builtin = _builtin_target(name)
+    for name in snapshot.invokers:
         default = defaults.get(name)
         connection = connections.get(default) if default else None
-        if builtin is not None and _class_target(entry) == builtin:
+        if name in snapshot.builtin:
             config = connection.get("configuration") if connection else None
             needs = configuration_needs(
                 connection["invoker"] if connection else name, config, fields=False
@@ -277,11 +199,8 @@ def invoker_statuses(store: Mapping[str, Any] | None = None) -> list[InvokerStat
             add(name, "builtin", needs, default if connection else None)
         else:
             add(name, "registered", [], default if connection else None)
-    for ep in _entry_points():
-        name = ep.name.lower()
-        if name in rows or name in aliases:
-            continue
-        module = ep.value.partition(":")[0].strip()
+    for name, value in snapshot.entry_points.items():
+        module = value.partition(":")[0].strip()
         try:
             found = importlib.util.find_spec(module) is not None
         except (ImportError, ValueError):

@@ -20,16 +20,22 @@ One JSON file, ``$JUPYTER_INVOKER_CONFIG_DIR/selections.json``, else
     }
 
 Every section is optional; unknown top-level fields are kept on write. Writers hold
-an advisory lock (``fcntl.flock`` on ``selections.json.lock``) for the whole
-read-modify-write and replace the file atomically (temporary file + ``os.replace``),
-so a kernel, the server and two browser tabs never lose each other's writes, and a
-reader never sees half a file. A file that is not valid JSON or not of this shape
-raises :class:`InvokerConfigError` naming the file and the line; it is never
-replaced. A store written by a newer jupyter_invoker (``"version"`` above
+a lock file (``selections.json.lock``, ``filelock``: ``flock`` on POSIX, ``msvcrt`` on
+Windows) for the whole read-modify-write and replace the file atomically (temporary
+file + ``os.replace``), so a kernel, the server and two browser tabs never lose each
+other's writes, and a reader never sees half a file. A temporary file left by a
+writer that was killed is removed by the next writer (under the lock no other write
+is under way). A file that is not valid JSON or not of this shape raises
+:class:`InvokerConfigError` naming the file and the line; it is never replaced. So
+does one that cannot be read or written (permissions, not a regular file, over
+``MAX_STORE_BYTES``, not UTF-8, nested past reason, ``NaN``/``Infinity``), saying what
+to do. A store written by a newer jupyter_invoker (``"version"`` above
 ``VERSION``) is read as far as this version understands it, but never written:
 a write raises :class:`InvokerConfigError` saying to upgrade jupyter_invoker. The store never holds a secret: a field with a key-like name may only be
 an ``${env:VAR}`` reference (no default), and a value that looks like a provider key
-is refused under any name.
+is refused under any name, as are a URL carrying a password, a ``Bearer``/``Basic``
+credential, a variable "name" that is a key itself and a key-shaped ``${env:}``
+default (see :func:`check_configuration`).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
 import re
 import tempfile
@@ -44,7 +51,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from .._secrets import Secret
+import filelock
+
+from .._files import NotAFile, TooLarge, read_limited
+from .._secrets import Secret, has_url_password, looks_like_key, looks_like_key_name
 from .._secrets import is_secret_key as is_secret_field  # one rule for files and store
 from ..exceptions import InvokerConfigError
 
@@ -62,16 +72,14 @@ __all__ = [
 
 CONFIG_DIR_ENV = "JUPYTER_INVOKER_CONFIG_DIR"
 VERSION = 1
+MAX_STORE_BYTES = 64 << 20
+LOCK_TIMEOUT_S = 30.0
+_TEMP_PREFIX = ".selections-"
 SECTIONS = ("selections", "connections", "defaults", "kernel_invokers")
 #: ``${env:VAR}``: the only form a key may take in the store (no default: a default
 #: would be a literal key in disguise).
 ENV_REFERENCE = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}$")
-_ANY_ENV_REFERENCE = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:[^}]*)?\}$")
-# Well-known provider key shapes (OpenAI, GitHub, Hugging Face, Anthropic, Google):
-# refused even under an innocent field name such as `endpoint` or `model`.
-_KEY_SHAPE = re.compile(
-    r"\b(sk-[A-Za-z0-9_\-]{16,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|hf_[A-Za-z0-9]{20,}|AIza[A-Za-z0-9_\-]{30,})"
-)
+_ANY_ENV_REFERENCE = re.compile(r"^\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -96,7 +104,14 @@ def check_name(name: object, what: str) -> str:
 
 
 def check_configuration(configuration: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """A JSON-clean copy of ``configuration``; any literal key is refused (never echoed)."""
+    """A JSON-clean copy of ``configuration``; any literal key is refused (never echoed).
+
+    Refused: a value under a key-like name (``api_key``, ``auth``, ``passphrase``,
+    ``Authorization``...) that is not ``${env:VAR}``; anywhere, a value shaped like a
+    provider key or a ``Bearer``/``Basic`` credential, a URL with a password in it
+    (``http://user:PASS@host``), a ``${env:VAR}`` whose VAR is a key itself or whose
+    default is one; and numbers JSON cannot carry (``NaN``, ``Infinity``).
+    """
     clean: dict[str, Any] = {}
     for name, value in configuration.items():
         field = str(name)
@@ -108,15 +123,15 @@ def check_configuration(configuration: Mapping[str, Any], where: str) -> dict[st
             if not (isinstance(value, str) and ENV_REFERENCE.match(value.strip())):
                 raise _literal_key(field, where)
             value = value.strip()
-        elif isinstance(value, str) and (
-            _KEY_SHAPE.search(value) and not _ANY_ENV_REFERENCE.match(value)
-        ):
-            raise _literal_key(field, where)
-        if isinstance(value, Mapping):
+        if isinstance(value, str):
+            _check_text(value, field, where)
+        elif isinstance(value, Mapping):
             value = check_configuration(value, where)
         elif isinstance(value, list):
             value = [_check_item(item, field, where) for item in value]
-        elif not isinstance(value, str | int | float | bool | type(None)):
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise _not_finite(field, where)
+        elif not isinstance(value, int | float | bool | type(None)):
             raise InvokerConfigError(
                 f"{where} has a `{field}` of type {type(value).__name__}; only JSON values "
                 "(text, numbers, true/false, lists, objects) can be stored."
@@ -125,12 +140,43 @@ def check_configuration(configuration: Mapping[str, Any], where: str) -> dict[st
     return clean
 
 
+def _check_text(value: str, field: str, where: str) -> None:
+    reference = _ANY_ENV_REFERENCE.match(value.strip())
+    if reference is not None:
+        variable, default = reference.group(1), reference.group(2)
+        if looks_like_key_name(variable) or (default and looks_like_key(default)):
+            raise _literal_key(field, where)
+        if default and has_url_password(default):
+            value = default
+    elif looks_like_key(value):
+        raise _literal_key(field, where)
+    if has_url_password(value):
+        raise InvokerConfigError(
+            f"{where} gives `{field}` a URL with a password in it, which is refused: the "
+            f"store ({store_path()}) never holds secrets. Give the URL without "
+            "`user:password@`, and the key as `${env:MY_KEY}` in the key field."
+        )
+
+
 def _check_item(item: Any, field: str, where: str) -> Any:
     if isinstance(item, Mapping):
         return check_configuration(item, where)
-    if isinstance(item, Secret) or (isinstance(item, str) and _KEY_SHAPE.search(item)):
+    if isinstance(item, Secret):
         raise _literal_key(field, where)
+    if isinstance(item, str):
+        _check_text(item, field, where)
+    elif isinstance(item, float) and not math.isfinite(item):
+        raise _not_finite(field, where)
+    elif isinstance(item, list):
+        return [_check_item(inner, field, where) for inner in item]
     return item
+
+
+def _not_finite(field: str, where: str) -> InvokerConfigError:
+    return InvokerConfigError(
+        f"{where} gives `{field}` a number that is not finite (NaN or Infinity), which "
+        "JSON cannot carry; give a finite number."
+    )
 
 
 def _literal_key(field: str, where: str) -> InvokerConfigError:
@@ -240,27 +286,52 @@ def _empty() -> dict[str, Any]:
     return {"version": VERSION, **{section: {} for section in SECTIONS}}
 
 
+def _unreadable(path: Path, why: str) -> InvokerConfigError:
+    return InvokerConfigError(
+        f"The invoker store {path} {why}; fix it or delete it (or point {CONFIG_DIR_ENV} to "
+        "another folder). It is left as it is until then."
+    )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_store(path: Path | None = None) -> dict[str, Any]:
     """The whole store, validated (every section present); a missing file reads as empty."""
     path = store_path() if path is None else path
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = read_limited(path, MAX_STORE_BYTES)
     except FileNotFoundError:
         return _empty()
+    except NotAFile as exc:
+        raise _unreadable(path, f"{exc} (a FIFO or a device cannot be read safely)") from None
+    except TooLarge as exc:
+        raise _unreadable(path, f"is too large to read ({exc})") from None
     except OSError as exc:
         raise InvokerConfigError(
-            f"The invoker store {path} cannot be read ({exc.strerror}); fix its permissions "
-            f"or point {CONFIG_DIR_ENV} to another folder."
-        ) from exc
+            f"The invoker store {path} cannot be read ({exc.strerror or exc}); fix its "
+            f"permissions or point {CONFIG_DIR_ENV} to another folder."
+        ) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        why = f"is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})"
+        raise _unreadable(path, why) from None
     if not text.strip():
         return _empty()
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise InvokerConfigError(
             f"The invoker store {path}, line {exc.lineno}, is not valid JSON ({exc.msg}); fix "
             "it or delete it to start with no selections. It is left as it is until then."
-        ) from exc
+        ) from None
+    except RecursionError:
+        raise _unreadable(path, "nests objects or lists too deeply to read") from None
+    except ValueError as exc:  # NaN / Infinity
+        raise _unreadable(path, f"holds {exc}") from None
     return _validate(path, text, data)
 
 
@@ -269,32 +340,54 @@ def read_store(path: Path | None = None) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".lock")
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: atomic replace only
-        yield
-        return
-    with open(path.with_name(path.name + ".lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with filelock.FileLock(lock_path, timeout=LOCK_TIMEOUT_S):
             yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    except filelock.Timeout:
+        raise InvokerConfigError(
+            f"The invoker store {path} stayed locked by another process for "
+            f"{LOCK_TIMEOUT_S:g} s ({lock_path}); try again, or end the process that holds it."
+        ) from None
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
+
+
+def _unwritable(path: Path, exc: OSError) -> InvokerConfigError:
+    return InvokerConfigError(
+        f"The invoker store {path} cannot be written ({exc.strerror or exc}); make its "
+        f"folder writable, or point {CONFIG_DIR_ENV} to a folder that is."
+    )
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Temporary files of writers that were killed mid-write (only ever called under the
+    lock, when no write is under way)."""
+    with contextlib.suppress(OSError), os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(_TEMP_PREFIX) and entry.name.endswith(".json"):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
 
 
 def _write(path: Path, data: Mapping[str, Any]) -> None:
-    payload = json.dumps({**data, "version": VERSION}, indent=2, sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=".selections-", suffix=".json", dir=path.parent)
+    payload = json.dumps({**data, "version": VERSION}, indent=2, sort_keys=True, allow_nan=False)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_TEMP_PREFIX, suffix=".json", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(payload + "\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _unwritable(path, exc) from None
         raise
 
 
@@ -306,6 +399,7 @@ def edit_store() -> Iterator[dict[str, Any]]:
     """
     path = store_path()
     with _locked(path):
+        _remove_stale_temporaries(path.parent)
         data = read_store(path)
         version = data.get("version", VERSION)
         if version > VERSION:

@@ -11,7 +11,9 @@ Field names are Prompty's, per invoker: openai ``base_url``, ``api_key``, ``name
 fields are kept.
 
 Every string under a key-like name (``api_key``, ``key``, ``token``, ``password``,
-``secret``, anything ending in ``_key`` / ``_token`` / ``secret``) is wrapped in
+``secret``, ``auth``, ``Authorization``, ``passphrase``, anything ending in ``_key`` /
+``_token`` / ``secret``...), and under any name a URL with a password in it or a
+value shaped like a provider key or a ``Bearer`` credential, is wrapped in
 :class:`~jupyter_invoker._secrets.Secret`, except a bare ``${env:VAR}`` reference,
 which holds no secret and stays readable so a user can see which variable to set.
 """
@@ -22,11 +24,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .._secrets import Secret, is_secret_key
+from .._secrets import Secret, has_url_password, is_secret_key, looks_like_key
 from ..exceptions import PromptyLoadError
 
 __all__ = [
     "INVOKER_ALIASES",
+    "INVOKER_NAME",
     "canonical_invoker",
     "invoker_name",
     "is_secret_key",
@@ -34,11 +37,13 @@ __all__ = [
     "wrap_secrets",
 ]
 
-#: Other names for registered invokers. ``huggingface`` is NOT an alias here: the
-#: invoker registry maps it separately.
-INVOKER_ALIASES = {"azure_openai": "azure"}
+#: Other names of the built-in invokers: the one place they are written (the invoker
+#: registry starts from these; ``InvokerFactory.canonical_name`` resolves them).
+INVOKER_ALIASES = {"azure_openai": "azure", "huggingface": "local"}
 
 _PROMPT_APIS = frozenset({"chat", "completion"})
+#: What an invoker may be called (lower case): the registry refuses any other name.
+INVOKER_NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 
 _COMMON_ALIASES = {"apiKey": "api_key", "apikey": "api_key", "api-key": "api_key"}
 
@@ -86,7 +91,8 @@ def wrap_secrets(value: Any, *, secret: bool = False) -> Any:
         return {key: wrap_secrets(item, secret=is_secret_key(key)) for key, item in value.items()}
     if isinstance(value, list):
         return [wrap_secrets(item, secret=secret) for item in value]
-    if secret and isinstance(value, str) and not _ENV_ONLY.match(value.strip()):
+    wrap = isinstance(value, str) and not _ENV_ONLY.match(value.strip())
+    if wrap and (secret or has_url_password(value) or looks_like_key(value)):
         return Secret(value)
     if secret and isinstance(value, (int, float)) and not isinstance(value, bool):
         return Secret(str(value))

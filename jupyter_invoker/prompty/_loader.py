@@ -12,13 +12,14 @@ render as they did with Prompty.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import PromptyLoadError
-from ._config import invoker_name, normalize_configuration, wrap_secrets
+from ._config import INVOKER_NAME, invoker_name, normalize_configuration, wrap_secrets
 from ._model import Prompty, PromptyInput, PromptyModel
 from ._references import resolve_files
 from ._source import Source, read_source
@@ -105,10 +106,19 @@ def _model(source: Source, data: dict[str, Any]) -> PromptyModel:
             source, ("model", "configuration", "type"), "must be an invoker name such as openai."
         )
     parameters = _mapping(source, raw, ("model", "parameters"), "temperature, max_tokens, ...")
+    invoker = invoker_name(configuration, api)
+    if not INVOKER_NAME.match(invoker):
+        field = ("model", "configuration", "type") if kind else ("model", "api")
+        shown = (kind or api).strip()
+        raise _error(
+            source,
+            field,
+            f"names the invoker {shown[:80]!r}, which no invoker can be called: an invoker "
+            "name is letters, digits, '_', '-' or '.' (for example openai, azure, "
+            "serverless, local, or chat / completion with `configuration.type`).",
+        )
     configuration = normalize_configuration(
-        configuration,
-        invoker_name(configuration, api),
-        where=source.where("model", "configuration"),
+        configuration, invoker, where=source.where("model", "configuration")
     )
     extra = {key: value for key, value in raw.items() if key not in _MODEL_KNOWN}
     return PromptyModel(
@@ -198,17 +208,38 @@ def _template(source: Source, data: dict[str, Any]) -> tuple[str, str, str, int]
     return text, fmt, parser, line
 
 
+def _check_finite(source: Source, value: Any, field: tuple[str, ...] = ()) -> None:
+    """Refuse ``.nan`` / ``.inf`` anywhere: JSON (the sidebar, the store, every API) has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _error(
+            source,
+            field,
+            f"is {value} (not a finite number), which JSON, and so the sidebar and the "
+            "invoker APIs, cannot carry. Write a finite number, or quote it to keep it as text.",
+        )
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _check_finite(source, item, (*field, str(key)))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_finite(source, item, (*field, str(i)))
+
+
 def load(path: str | os.PathLike[str]) -> Prompty:
     """Load a ``.prompty`` file (either form); relative paths resolve against the cwd.
 
     Raises :class:`~jupyter_invoker.exceptions.PromptyLoadError` (naming the file, the
     line and the field) or :class:`~jupyter_invoker.exceptions.PromptyReferenceError`
-    for a ``${file:}`` that is missing or leaves the prompt's folder.
+    for a ``${file:}`` that is missing or leaves the prompt's folder, or an ``${env:}``
+    outside ``model.configuration``. A file past the bounds of ``_limits`` (over 1 MiB,
+    nested over 64 levels, aliases expanding past 100,000 values) is refused, as are
+    values JSON cannot carry (``!!binary``, ``!!set``, ``.nan``, ``.inf``).
     """
     absolute = Path(os.path.abspath(Path(os.fspath(path)).expanduser()))
     source = read_source(absolute)
     source.data = resolve_files(source.data, path=absolute, lines=source.lines)
     data = source.data
+    _check_finite(source, data)
 
     model = _model(source, data)
     sample = data.get("sample")

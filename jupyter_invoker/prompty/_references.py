@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from .._files import TooLarge, read_limited
 from .._secrets import Secret
 from ..exceptions import PromptyReferenceError
 from ._config import is_secret_key
+from ._limits import MAX_FILE_BYTES, MAX_NESTING
 
 if TYPE_CHECKING:
     from ._model import Prompty
@@ -110,6 +112,11 @@ def _read_file(
     parts = set(PurePosixPath(ref).parts) | set(PureWindowsPath(ref).parts)
     if not ref:
         raise PromptyReferenceError(f"{where} has an empty ${{file:}} reference; name a file.")
+    if "\x00" in ref:
+        raise PromptyReferenceError(
+            f"{where}: the ${{file:}} reference holds a NUL character, which no file name "
+            "can; fix the path."
+        )
     if (
         PurePosixPath(ref).is_absolute()
         or PureWindowsPath(ref).is_absolute()
@@ -126,35 +133,74 @@ def _read_file(
             f"{where}: ${{file:{ref}}} uses '..', which is refused: a ${{file:}} reference "
             f"must stay inside the prompt's folder {folder}. Copy the file there."
         )
-    base = folder.resolve()
-    target = (folder / ref).resolve()
+    try:
+        base = folder.resolve()
+        target = (folder / ref).resolve()
+    except (OSError, RuntimeError) as exc:  # too long a name, a symbolic-link loop
+        raise PromptyReferenceError(
+            f"{where}: ${{file:{_shown(ref)}}} cannot be followed ({_reason(exc)}); fix the path."
+        ) from None
     if not target.is_relative_to(base):
         raise PromptyReferenceError(
             f"{where}: ${{file:{ref}}} leads outside the prompt's folder {folder} (through a "
             f"symbolic link, to {target}), which is refused. Copy the file into the folder."
         )
-    if not target.is_file():
+    try:
+        text = read_limited(target, MAX_FILE_BYTES).decode("utf-8-sig")
+    except FileNotFoundError:
         raise PromptyReferenceError(
             f"{where}: ${{file:{ref}}} names {folder / ref}, which does not exist or is not "
             "a file. Create it or fix the path (relative to the .prompty file's folder)."
-        )
-    try:
-        text = target.read_bytes().decode("utf-8-sig")
+        ) from None
+    except TooLarge as exc:
+        raise PromptyReferenceError(
+            f"{where}: ${{file:{ref}}} holds {exc.size:,} bytes, more than the {exc.limit:,} "
+            "a file read by a prompt may hold, so it was not read. Shorten it."
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PromptyReferenceError(
-            f"{where}: ${{file:{ref}}} could not be read as UTF-8 text ({type(exc).__name__}). "
-            "Save it as UTF-8."
-        ) from exc
+            f"{where}: ${{file:{ref}}} could not be read as UTF-8 text ({_reason(exc)}). "
+            "Name a plain UTF-8 text file."
+        ) from None
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if target.suffix.lower() != ".json":
         return text
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise PromptyReferenceError(
+            f"{where}: ${{file:{ref}}} nests lists or objects too deeply to read; flatten it."
+        ) from None
     except json.JSONDecodeError as exc:
         raise PromptyReferenceError(
             f"{where}: ${{file:{ref}}} is not valid JSON ({target}, line {exc.lineno}: "
             f"{exc.msg}). Fix the JSON, or use another extension to read it as text."
         ) from exc
+
+
+def _no_constant(name: str) -> Any:
+    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__
+
+
+def _outside_configuration(field: tuple[str, ...], variable: str, where: str) -> Exception:
+    return PromptyReferenceError(
+        f"{where}: field `{_dotted(field)}` uses ${{env:{variable}}}, but environment "
+        "references are allowed only under `model.configuration` (the endpoint, key and "
+        "other connection settings). A prompt's sample, inputs, parameters and template "
+        "are sent to the model's endpoint, so an environment value there would leave this "
+        "machine with them. Move the reference under model.configuration, or write the "
+        "value itself."
+    )
 
 
 def resolve_files(
@@ -166,14 +212,23 @@ def resolve_files(
     strip: bool = False,
     _depth: int = 0,
 ) -> Any:
-    """Replace every ``${file:}`` in ``value`` by the file's content; check ``${env:}`` syntax.
+    """Replace every ``${file:}`` in ``value`` by the file's content; check ``${env:}``:
+    its syntax, and that it stands under ``model.configuration`` (nowhere else).
 
     ``strip`` strips the surrounding whitespace of every string in JSON files (as Prompty).
     """
+    if len(field) > MAX_NESTING:
+        raise PromptyReferenceError(
+            f"{_where(path, lines, field)}: the values nest more than {MAX_NESTING} levels "
+            "deep (through ${file:} references too), which is refused. Flatten them."
+        )
     text = _reference_text(value)
     if text is not None:
         kind, arg = _check_reference(text, path=path, lines=lines, field=field)
         if kind == "env":
+            if field[:2] != ("model", "configuration"):
+                variable = arg.partition(":")[0].strip()
+                raise _outside_configuration(field, variable, _where(path, lines, field))
             return value
         if _depth >= _MAX_FILE_DEPTH:
             raise PromptyReferenceError(

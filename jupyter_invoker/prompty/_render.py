@@ -38,12 +38,13 @@ from typing import TYPE_CHECKING, Any
 import jinja2
 import jinja2.meta
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .._secrets import Secret
 from ..exceptions import PromptyRenderError
+from ._limits import RENDER_SECONDS, LimitExceeded, run_limited
 from ._references import resolve_env
 from ._roles import ROLE_LINE, find_markers, split_messages
+from ._sandbox import bounded_environment, render_bounded
 
 if TYPE_CHECKING:
     from ._model import Prompty
@@ -54,18 +55,7 @@ _UNDEFINED = re.compile(r"^'([^']+)' is undefined$")
 _JINJA_FORMATS = frozenset({"jinja2", "jinja"})
 
 
-def _environment(finalize: Callable[[Any], Any] | None = None) -> ImmutableSandboxedEnvironment:
-    return ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        trim_blocks=False,
-        lstrip_blocks=False,
-        keep_trailing_newline=False,
-        finalize=finalize,
-    )
-
-
-_PLAIN = _environment()
+_PLAIN = bounded_environment()
 
 
 @functools.lru_cache(maxsize=128)
@@ -79,7 +69,7 @@ def _template_variables(text: str) -> frozenset[str] | None:
     reports the syntax error)."""
     try:
         return frozenset(jinja2.meta.find_undeclared_variables(_PLAIN.parse(text)))
-    except jinja2.TemplateSyntaxError:
+    except (jinja2.TemplateSyntaxError, RecursionError, MemoryError):
         return None
 
 
@@ -178,6 +168,13 @@ def _render_error(prompty: Prompty, exc: Exception, given: Mapping[str, Any]) ->
     line = _template_line(exc)
     where = f"{prompty.path}:{prompty.template_line + line - 1}" if line else str(prompty.path)
     message = str(exc)
+    if isinstance(exc, LimitExceeded):
+        return PromptyRenderError(f"{where}: {message}")
+    if isinstance(exc, RecursionError):
+        return PromptyRenderError(
+            f"{where}: the template nests or recurses too deeply to render (a macro calling "
+            "itself without end, or thousands of nested blocks). Simplify it."
+        )
     if isinstance(exc, SecurityError):
         return PromptyRenderError(
             f"{where}: the template tried an unsafe operation ({message}). Templates run in "
@@ -213,7 +210,7 @@ def _render_error(prompty: Prompty, exc: Exception, given: Mapping[str, Any]) ->
 
 def _render_text(prompty: Prompty, values: Mapping[str, Any]) -> str:
     try:
-        return _compile_plain(prompty.template).render(values)
+        return render_bounded(_compile_plain(prompty.template), values)
     except Exception as exc:
         raise _render_error(prompty, exc, values) from exc
 
@@ -230,7 +227,7 @@ def _tag(value: Any) -> str:
     return f"\ue000{nonce}\ue001{value}\ue002{nonce}\ue003"
 
 
-_TAGGED = _environment(_tag)
+_TAGGED = bounded_environment(_tag)
 
 
 @functools.lru_cache(maxsize=128)
@@ -245,7 +242,7 @@ def _provenance(
     nonce = secrets.token_hex(8)
     token = _NONCE.set(nonce)
     try:
-        tagged = _compile_tagged(prompty.template).render(values)
+        tagged = render_bounded(_compile_tagged(prompty.template), values)
     except Exception:
         return None
     finally:
@@ -324,6 +321,8 @@ def render(
 
     ``resolve_env_refs=False``: ``${env:}`` in sample / defaults rendered as written
     (see :func:`merge_inputs`); a kernel resolves them, the server's preview does not.
+    A render is bounded (``_limits``: ``RENDER_SECONDS``, ``MAX_RENDER_CHARS``, ...):
+    past a bound it fails with a :class:`PromptyRenderError` naming it.
     """
     if prompty.template_format.lower() not in _JINJA_FORMATS:
         raise PromptyRenderError(
@@ -331,6 +330,19 @@ def render(
             "only jinja2 templates render here. Set `template: jinja2` and write the "
             "template in Jinja2."
         )
+    try:
+        return run_limited(
+            lambda: _render(prompty, inputs, resolve_env_refs),
+            RENDER_SECONDS,
+            "rendering the template",
+        )
+    except LimitExceeded as exc:
+        raise PromptyRenderError(f"{prompty.path}: {exc}") from None
+
+
+def _render(
+    prompty: Prompty, inputs: Mapping[str, Any] | None, resolve_env_refs: bool
+) -> list[dict[str, str]] | str:
     values = merge_inputs(prompty, inputs, resolve_env_refs=resolve_env_refs)
     text = _render_text(prompty, values)
     if prompty.api == "completion":

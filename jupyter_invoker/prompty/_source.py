@@ -19,11 +19,22 @@ from typing import Any
 
 import yaml
 
+from .._files import NotAFile, TooLarge, read_limited
 from ..exceptions import PromptyLoadError
+from ._limits import MAX_FILE_BYTES, MAX_NESTING, LimitExceeded, check_yaml_graph
 
 __all__ = ["Source", "read_source"]
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+# Tags whose values JSON (and so the sidebar, the store, an API request) cannot carry.
+_REFUSED_TAGS = {
+    "tag:yaml.org,2002:binary": "binary data (!!binary)",
+    "tag:yaml.org,2002:set": "a set (!!set)",
+    "tag:yaml.org,2002:omap": "an ordered map (!!omap)",
+    "tag:yaml.org,2002:pairs": "a list of pairs (!!pairs)",
+}
+# libyaml's own bound on flow nesting ("[[[[..."), far below Python's recursion limit.
+_LIBYAML_NESTING = "maximum nesting depth"
 
 
 class _Loader(yaml.SafeLoader):  # type: ignore[misc]
@@ -43,6 +54,19 @@ def _timestamp_as_text(loader: _Loader, node: yaml.ScalarNode) -> str:
 _Loader.add_constructor(_TIMESTAMP, _timestamp_as_text)
 
 
+def _refused_tag(loader: Any, node: yaml.Node) -> Any:
+    line = node.start_mark.line + 1 + getattr(loader, "line_offset", 0)
+    raise PromptyLoadError(
+        f"{getattr(loader, 'source_path', '')}:{line}: {_REFUSED_TAGS[node.tag]} is not "
+        "allowed in a .prompty file: its values must be text, numbers, true/false, null, "
+        "lists and mappings. Write the value as text."
+    )
+
+
+for _tag in _REFUSED_TAGS:
+    _Loader.add_constructor(_tag, _refused_tag)
+
+
 class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
     """libyaml's parser (~6x faster; workspace discovery loads every file) with the
     same resolvers; a file it rejects is re-read by ``_Loader`` for PyYAML's message."""
@@ -50,6 +74,8 @@ class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignor
 
 _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 _FastLoader.add_constructor(_TIMESTAMP, _timestamp_as_text)
+for _tag in _REFUSED_TAGS:
+    _FastLoader.add_constructor(_tag, _refused_tag)
 
 
 @dataclass
@@ -89,7 +115,7 @@ def _fail(path: Path, message: str) -> PromptyLoadError:
 
 def _read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_limited(path, MAX_FILE_BYTES)
     except FileNotFoundError:
         raise _fail(
             path,
@@ -98,8 +124,20 @@ def _read_text(path: Path) -> str:
         ) from None
     except IsADirectoryError:
         raise _fail(path, "is a directory, not a .prompty file. Name the file itself.") from None
+    except NotAFile as exc:
+        raise _fail(
+            path, f"{exc}; only a plain file can be a prompt. Name a .prompty file."
+        ) from None
+    except TooLarge as exc:
+        raise _fail(
+            path,
+            f"the file holds {exc.size:,} bytes, more than the {exc.limit:,} a .prompty may "
+            "hold, so it was not read. Move long text into the inputs at run time.",
+        ) from None
     except OSError as exc:
-        raise _fail(path, f"cannot be read ({exc.strerror}). Check its permissions.") from None
+        raise _fail(
+            path, f"cannot be read ({exc.strerror or exc}). Check its name and permissions."
+        ) from None
     if b"\x00" in raw:
         raise _fail(path, "looks like a binary file, not a text .prompty file. Check the path.")
     try:
@@ -138,29 +176,39 @@ def _collect(
         _collect(value_node, offset, key, out)
 
 
+def _document(
+    loader: Any, node: yaml.Node | None, path: Path, offset: int
+) -> tuple[Any, dict[tuple[str, ...], ValueInfo]]:
+    """Check the composed ``node`` against the bounds, then construct it."""
+    if node is None:
+        return None, {}
+    try:
+        check_yaml_graph(node, where=str(path), offset=offset)
+    except LimitExceeded as exc:
+        raise PromptyLoadError(str(exc)) from None
+    info: dict[tuple[str, ...], ValueInfo] = {}
+    _collect(node, offset, (), info)
+    loader.source_path, loader.line_offset = str(path), offset
+    return loader.construct_document(node), info
+
+
 def _parse_yaml(
     text: str, *, path: Path, offset: int
 ) -> tuple[Any, dict[tuple[str, ...], ValueInfo]]:
     fast = _FastLoader(text)
     try:
-        node = fast.get_single_node()
-        if node is None:
-            return None, {}
-        info: dict[tuple[str, ...], ValueInfo] = {}
-        _collect(node, offset, (), info)
-        return fast.construct_document(node), info
-    except yaml.YAMLError:
-        pass  # the pure-Python loader below words the error (tests pin its messages)
+        return _document(fast, fast.get_single_node(), path, offset)
+    except yaml.YAMLError as exc:
+        if _LIBYAML_NESTING in str(exc):
+            raise _fail(path, _too_deep()) from None
+        # Otherwise the pure-Python loader below words the error (tests pin its messages).
     finally:
         fast.dispose()
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return None, {}
-        info = {}
-        _collect(node, offset, (), info)
-        return loader.construct_document(node), info
+        return _document(loader, loader.get_single_node(), path, offset)
+    except RecursionError:
+        raise _fail(path, _too_deep()) from None
     except yaml.MarkedYAMLError as exc:
         # Only the problem and its line: YAML's own snippet could show a key.
         mark = exc.problem_mark or exc.context_mark
@@ -183,6 +231,13 @@ def _parse_yaml(
         ) from None
     finally:
         loader.dispose()
+
+
+def _too_deep() -> str:
+    return (
+        f"the YAML nests more than {MAX_NESTING} levels deep (lists or mappings inside "
+        "each other), which is refused. Flatten it."
+    )
 
 
 def read_source(path: Path) -> Source:

@@ -3,24 +3,28 @@
     web_app.add_handlers(".*$", routes(base_url))
 
 Each handler parses and checks the request, calls the store / discovery functions
-on a worker thread (file locks and directory walks never block the event loop),
-and answers JSON. Errors answer ``{"message": ..., "reason": ...}`` with 400 (a bad
-request: a literal key, an unknown invoker, a malformed store, a body that is not a
-JSON object or nests deeper than ``_BODY_DEPTH``), 403 (a path out of the root), 404
-(no such prompt or connection), 409 (a connection that exists) or 413 (a body over
-``_BODY_MAX`` bytes). Every body is parsed by ``_Handler.body`` alone.
-The heavy modules (prompt loading, invokers) are imported on the first request,
-not when the server starts.
+on a worker thread (file locks, directory walks and renders never block the event
+loop), and answers strict JSON (never ``NaN`` or ``Infinity``). Errors answer
+``{"message": ..., "reason": ...}`` with 400 (a bad request: a literal key, an
+unknown invoker, a malformed or unreadable store, a body that is not a JSON object,
+holds a non-finite number or nests deeper than ``_BODY_DEPTH``), 403 (a path out of
+the root), 404 (no such prompt or connection, or a hidden one while the server's
+``allow_hidden`` is off, as ``/api/contents`` answers), 409 (a connection that
+exists), 413 (a body over ``_BODY_MAX`` bytes) or 500 (anything unforeseen: a
+sentence, no traceback). Every body is parsed by ``_Handler.body`` alone.
+
+The prompt and invoker layers are imported here, at the top, when the server loads
+the extension (one thread, before any request): two cold requests on worker threads
+once met a half-initialised package when these imports were deferred.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import json
+import math
 import re
-import threading
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -29,12 +33,36 @@ import tornado.web
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.utils import url_path_join
 
+from ..exceptions import JupyterInvokerError
+from ..invokers import InvokerFactory
+from ..invokers._connections import (
+    clear_default,
+    connection_json,
+    defaults,
+    delete_connection,
+    get_connection,
+    list_connections,
+    save_connection,
+    set_default,
+)
+from ..invokers._selection import (
+    clear_selection,
+    select_connection,
+    select_invoker,
+    selection,
+)
+from ..invokers._status import invoker_statuses, known_invokers
+from ..invokers._store import check_configuration, check_name
+from ._discovery import discover
+from ._listing import ListingContext, details, summary
 from ._paths import PathRefused, prompt_file
+from ._probe import probe_connection
 
-__all__ = ["NAMESPACE", "ROOT_SETTING", "routes"]
+__all__ = ["EXCLUDE_SETTING", "NAMESPACE", "ROOT_SETTING", "routes"]
 
 NAMESPACE = "jupyter-invoker"
 ROOT_SETTING = "jupyter_invoker_root"
+EXCLUDE_SETTING = "jupyter_invoker_exclude"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BODY_MAX = 256 * 1024
 _BODY_DEPTH = 32  # objects/lists inside each other; a connection needs 3
@@ -52,43 +80,28 @@ class _Refused(Exception):
         self.message = message
 
 
-_IMPORT_LOCK = threading.Lock()
-_imported = False
-
-
-def import_invoker_layer() -> None:
-    """Import the invoker layer once, under a lock, before any request uses it.
-
-    Handlers work in worker threads; two of them importing the package at the same time
-    (the sidebar asks for prompts and invokers at once) can meet a module half
-    initialised and fail with an ImportError — seen in CI on a cold server.
-    """
-    global _imported
-    if _imported:
-        return
-    with _IMPORT_LOCK:
-        if not _imported:
-            importlib.import_module("jupyter_invoker.prompty")
-            for name in ("_store", "_selection", "_connections", "_status"):
-                importlib.import_module(f"jupyter_invoker.invokers.{name}")
-            _imported = True
-
-
 def _answers(method: Method) -> Method:
     """Map refusals and the package's errors to JSON answers (never a traceback)."""
 
     @functools.wraps(method)
     async def wrapper(self: _Handler, *args: Any) -> None:
-        from ..exceptions import JupyterInvokerError
-
-        if not _imported:  # once per server, off the event loop
-            await asyncio.to_thread(import_invoker_layer)
         try:
             await method(self, *args)
         except (_Refused, PathRefused) as exc:
             self.refuse(exc.status, exc.message)
         except JupyterInvokerError as exc:  # a literal key, a malformed store, ...
             self.refuse(400, str(exc))
+        except tornado.web.HTTPError:
+            raise  # tornado's own (403 of @authenticated, ...)
+        except Exception as exc:
+            self.log.exception(
+                "jupyter_invoker: %s %s failed", self.request.method, self.request.path
+            )
+            self.refuse(
+                500,
+                f"The jupyter_invoker extension could not answer this request "
+                f"({type(exc).__name__}); the server's log has the details.",
+            )
 
     return wrapper
 
@@ -101,10 +114,19 @@ class _Handler(APIHandler):  # type: ignore[misc]
         root: Path = self.settings[ROOT_SETTING]
         return root
 
+    @property
+    def exclude(self) -> list[str]:
+        return list(self.settings.get(EXCLUDE_SETTING) or [])
+
+    @property
+    def allow_hidden(self) -> bool:
+        return bool(getattr(self.contents_manager, "allow_hidden", False))
+
     def answer(self, body: Any, status: int = 200) -> None:
+        text = json.dumps(body, allow_nan=False)  # strict JSON: a ValueError is a 500
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(body))
+        self.finish(text)
 
     def refuse(self, status: int, message: str) -> None:
         self.set_status(status)
@@ -112,9 +134,7 @@ class _Handler(APIHandler):  # type: ignore[misc]
         self.finish(json.dumps({"message": message, "reason": self._reason}))
 
     def body(self) -> dict[str, Any]:
-        """The request's JSON object; a literal key anywhere in it is refused."""
-        from ..invokers._store import check_configuration
-
+        """The request's JSON object; a literal key or a non-finite number is refused."""
         raw = self.request.body or b"{}"
         if len(raw) > _BODY_MAX:
             raise _Refused(413, "The request body is too large; send at most 256 KiB of JSON.")
@@ -124,7 +144,11 @@ class _Handler(APIHandler):  # type: ignore[misc]
             raise _Refused(400, f"The request body is not UTF-8 JSON ({exc}).") from None
         _check_depth(text)
         try:
-            data = json.loads(text)
+            data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        except _NotFinite as exc:
+            raise _Refused(
+                400, f"The request body holds {exc}, which is not a finite number; send one."
+            ) from None
         except (ValueError, RecursionError) as exc:
             raise _Refused(400, f"The request body is not valid JSON ({exc}).") from None
         if not isinstance(data, dict):
@@ -135,11 +159,56 @@ class _Handler(APIHandler):  # type: ignore[misc]
     async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
 
-    def prompt(self, path: str) -> tuple[str, Path]:
+    def prompt_path(self, path: str) -> Path:
+        """The real path of a prompt path from the URL; hidden ones only with allow_hidden."""
         real = prompt_file(self.root, path)
-        if not real.is_file():
-            raise _Refused(404, f"There is no prompt file {path!r} under the server root.")
+        if not self.allow_hidden and _hidden(self.root, path, real):
+            # As /api/contents answers for a hidden file: as if it were not there.
+            raise _Refused(
+                404,
+                f"There is no prompt file {_shown(path)!r} under the server root (hidden "
+                "files and folders are not served while the server's allow_hidden is off).",
+            )
+        return real
+
+    def prompt(self, path: str) -> tuple[str, Path]:
+        real = self.prompt_path(path)
+        try:
+            found = real.is_file()
+        except OSError:  # a name too long, a loop: not a file that can be served
+            found = False
+        if not found:
+            raise _Refused(404, f"There is no prompt file {_shown(path)!r} under the server root.")
         return path, real
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+def _shown(path: str) -> str:
+    return path if len(path) <= 200 else path[:200] + "..."
+
+
+def _hidden(root: Path, path: str, real: Path) -> bool:
+    """Whether the path asked for, or where it leads, passes through a hidden name."""
+    asked = any(part.startswith(".") for part in path.split("/"))
+    try:
+        target = real.relative_to(root).parts
+    except ValueError:
+        target = ()
+    return asked or any(part.startswith(".") for part in target)
 
 
 def _check_depth(text: str) -> None:
@@ -155,19 +224,9 @@ def _check_depth(text: str) -> None:
             )
 
 
-def _known_invokers() -> set[str]:
-    from ..invokers import InvokerFactory
-    from ..invokers._status import live_kernel_invokers
-
-    return set(InvokerFactory.names()) | set(live_kernel_invokers())
-
-
 def _check_invoker(name: Any) -> str:
-    from ..invokers import InvokerFactory
-    from ..invokers._store import check_name
-
     check_name(name, "Invoker")
-    known = _known_invokers()
+    known = known_invokers()
     if name.lower() not in known:
         raise _Refused(
             400,
@@ -179,29 +238,22 @@ def _check_invoker(name: Any) -> str:
 # -- prompts ---------------------------------------------------------------------------------
 
 
-def _list_prompts(root: Path) -> dict[str, Any]:
-    from ..invokers._store import read_store
-    from ._discovery import discover, key_named_values, summary
-
-    store = read_store()
-    found = discover(root)
-    key_named = key_named_values()  # once per listing, not once per prompt
-    rows = [summary(rel, real, store, key_named) for rel, real in found.paths]
+def _list_prompts(root: Path, exclude: list[str] | None = None) -> dict[str, Any]:
+    context = ListingContext.now()  # once per listing, not once per prompt
+    found = discover(root, exclude or [])
+    rows = [summary(rel, real, context) for rel, real in found.paths]
     return {"root": root.name, "prompts": rows, "truncated": found.truncated}
 
 
 def _one_prompt(rel: str, real: Path) -> dict[str, Any]:
-    from ..invokers._store import read_store
-    from ._discovery import details
-
-    return details(rel, real, read_store())
+    return details(rel, real, ListingContext.now())
 
 
 class PromptsHandler(_Handler):
     @tornado.web.authenticated
     @_answers
     async def get(self) -> None:
-        self.answer(await self.off_loop(_list_prompts, self.root))
+        self.answer(await self.off_loop(_list_prompts, self.root, self.exclude))
 
 
 class PromptHandler(_Handler):
@@ -216,8 +268,6 @@ class PromptHandler(_Handler):
 
 
 def _invokers() -> dict[str, Any]:
-    from ..invokers._status import invoker_statuses
-
     return {"invokers": [status.to_json() for status in invoker_statuses()]}
 
 
@@ -232,15 +282,11 @@ class InvokersHandler(_Handler):
 
 
 def _selection_json(rel: str, real: Path) -> dict[str, Any]:
-    from ..invokers._selection import selection
-
     entry = selection(real) or {}
     return {"path": rel, "invoker": entry.get("invoker"), "connection": entry.get("connection")}
 
 
 def _put_selection(rel: str, real: Path, body: dict[str, Any]) -> dict[str, Any]:
-    from ..invokers._selection import select_connection, select_invoker
-
     invoker, connection = body.get("invoker"), body.get("connection")
     if (invoker is None) == (connection is None):
         raise _Refused(
@@ -274,10 +320,8 @@ class SelectionHandler(_Handler):
     @tornado.web.authenticated
     @_answers
     async def delete(self, path: str) -> None:
-        from ..invokers._selection import clear_selection
-
         # The file may be gone already: a selection of a deleted prompt can still be cleared.
-        real = prompt_file(self.root, path)
+        real = self.prompt_path(path)
         await self.off_loop(clear_selection, real)
         self.set_status(204)
         self.finish()
@@ -286,26 +330,20 @@ class SelectionHandler(_Handler):
 # -- connections -----------------------------------------------------------------------------
 
 
-def _connection_reply(connection: dict[str, Any], defaults: dict[str, str]) -> dict[str, Any]:
-    from ..invokers._connections import connection_json
-
+def _connection_reply(connection: dict[str, Any], chosen: dict[str, str]) -> dict[str, Any]:
     return {
         **connection_json(connection),
-        "default": defaults.get(str(connection["invoker"])) == connection["name"],
+        "default": chosen.get(str(connection["invoker"])) == connection["name"],
     }
 
 
 def _list_connections() -> dict[str, Any]:
-    from ..invokers._connections import defaults, list_connections
-
     chosen = defaults()
     rows = [_connection_reply(c, chosen) for c in list_connections()]
     return {"connections": rows, "defaults": chosen}
 
 
 def _get_connection(name: str) -> dict[str, Any]:
-    from ..invokers._connections import defaults, get_connection
-
     connection = get_connection(name)
     if connection is None:
         raise _Refused(404, f"There is no connection named {name!r}.")
@@ -313,15 +351,6 @@ def _get_connection(name: str) -> dict[str, Any]:
 
 
 def _save_connection(url_name: str | None, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    from ..invokers._connections import (
-        clear_default,
-        defaults,
-        get_connection,
-        save_connection,
-        set_default,
-    )
-    from ..invokers._store import check_name
-
     name = check_name(body.get("name", url_name), "Connection")
     invoker = _check_invoker(body.get("invoker"))
     configuration = body.get("configuration") or {}
@@ -377,8 +406,6 @@ class ConnectionHandler(_Handler):
     @tornado.web.authenticated
     @_answers
     async def put(self, name: str) -> None:
-        from ..invokers._connections import get_connection
-
         if await self.off_loop(get_connection, name) is None:
             raise _Refused(404, f"There is no connection named {name!r} to change.")
         _, reply = await self.off_loop(_save_connection, name, self.body())
@@ -387,8 +414,6 @@ class ConnectionHandler(_Handler):
     @tornado.web.authenticated
     @_answers
     async def delete(self, name: str) -> None:
-        from ..invokers._connections import delete_connection
-
         if not await self.off_loop(delete_connection, name):
             raise _Refused(404, f"There is no connection named {name!r}.")
         self.set_status(204)
@@ -399,9 +424,6 @@ class ConnectionTestHandler(_Handler):
     @tornado.web.authenticated
     @_answers
     async def post(self, name: str) -> None:
-        from ..invokers._connections import get_connection
-        from ._probe import probe_connection
-
         self.body()  # refuses a literal key even here
         connection = await self.off_loop(get_connection, name)
         if connection is None:

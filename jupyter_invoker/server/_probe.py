@@ -22,21 +22,19 @@ import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .._secrets import redact
 from ..exceptions import JupyterInvokerError
+from ..invokers import InvokerFactory
 from ..invokers._status import configuration_needs
 from ..invokers._store import ENV_REFERENCE
-
-if TYPE_CHECKING:
-    from ..prompty import Prompty
+from ..prompty import Prompty
 
 __all__ = ["TIMEOUT_S", "probe_connection"]
 
 TIMEOUT_S = 30.0  # a small CPU model on a busy machine can take 10 s to answer
 _MESSAGE = [{"role": "user", "content": "Reply with OK."}]
-_LOCAL = frozenset({"local", "huggingface"})
 
 
 def _secrets(connection: Mapping[str, Any]) -> list[str]:
@@ -50,8 +48,6 @@ def _secrets(connection: Mapping[str, Any]) -> list[str]:
 
 
 def _run_prompt(connection: Mapping[str, Any]) -> tuple[Prompty, float]:
-    from ..prompty import Prompty
-
     config = dict(connection.get("configuration") or {})
     timeout = config.get("timeout")
     limit = TIMEOUT_S
@@ -84,12 +80,10 @@ def _check_local(connection: Mapping[str, Any]) -> dict[str, Any]:
 
 async def probe_connection(connection: Mapping[str, Any]) -> dict[str, Any]:
     """Run the probe (see the module docstring); never raises for a failed request."""
-    from ..invokers import InvokerFactory
-
     kind = str(connection["invoker"])
     head = {"invoker": kind, "connection": connection["name"]}
     started = time.perf_counter()
-    if kind in _LOCAL:
+    if InvokerFactory.is_local(kind):
         return {**head, **_check_local(connection), "elapsed_s": time.perf_counter() - started}
     try:
         prompty, limit = _run_prompt(connection)

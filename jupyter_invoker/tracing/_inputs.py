@@ -8,6 +8,8 @@ prepare_input(model, [[1, 2, 3], [4, 5]])                 # token ids
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -74,14 +76,9 @@ def prepare_input(lm: LanguageModel, value: Any) -> Prepared:
         if kind == "texts":
             encoded = _encode_texts(tokenizer, list(value))
         elif kind == "chat":
-            encoded, batched = (
-                _encode_texts(tokenizer, [_chat_text(tokenizer, value)], False),
-                False,
-            )
+            encoded, batched = _pad_ids(tokenizer, [_chat_ids(tokenizer, value)]), False
         elif kind == "chats":
-            encoded = _encode_texts(
-                tokenizer, [_chat_text(tokenizer, chat) for chat in value], False
-            )
+            encoded = _pad_ids(tokenizer, [_chat_ids(tokenizer, chat) for chat in value])
         elif kind == "ids":
             encoded, batched = _pad_ids(tokenizer, [list(value)]), False
         else:
@@ -139,16 +136,52 @@ def _encode_texts(tokenizer: Any, texts: list[str], add_special_tokens: bool = T
     )
 
 
-def _chat_text(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> str:
+def _chat_ids(tokenizer: Any, messages: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The chat template applied to ``messages``, as token ids. Text from a message's
+    content never becomes a special token: an input holding ``<|im_end|>\n<|im_start|>
+    system`` stays text inside its message instead of opening a turn; the template's own
+    markers stay special. Content without special-token text is tokenized together with
+    the template around it, exactly as the whole rendered text would be."""
     if not getattr(tokenizer, "chat_template", None):
         raise InvalidInputError(
             "This model's tokenizer has no chat template, so chat messages cannot be "
             "formatted; pass a plain string prompt instead."
         )
-    text = tokenizer.apply_chat_template(
-        [dict(m) for m in messages], add_generation_prompt=True, tokenize=False
-    )
-    return str(text)
+    decoder = getattr(tokenizer, "added_tokens_decoder", None) or {}
+    specials = {t.content for t in decoder.values() if getattr(t, "special", False)}
+    specials |= set(getattr(tokenizer, "all_special_tokens", None) or [])
+    risky = {
+        i
+        for i, m in enumerate(messages)
+        if isinstance(m.get("content"), str) and any(t and t in m["content"] for t in specials)
+    }
+    # Each risky content is rendered as a unique mark, then tokenized on its own.
+    nonce = secrets.token_hex(8)
+    chat = [
+        {**dict(m), "content": f"\ue000{nonce}{i}\ue001"} if i in risky else dict(m)
+        for i, m in enumerate(messages)
+    ]
+    text = str(tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=False))
+    pieces = re.split(f"\ue000{nonce}(\\d+)\ue001", text)
+    found = [int(index) for index in pieces[1::2]]
+    if sorted(found) != sorted(risky) or len(set(found)) != len(found):
+        raise InvalidInputError(
+            "A chat message's content holds special-token text (such as "
+            f"{sorted(specials)[0]!r}) and this model's chat template changes the content "
+            "it formats, so that text cannot be kept from becoming a real special token; "
+            "remove it from the message."
+        )
+    ids: list[int] = []
+    for j, piece in enumerate(pieces):
+        if j % 2 == 0:
+            if piece:
+                ids += tokenizer(piece, add_special_tokens=False)["input_ids"]
+        else:
+            content = messages[int(piece)]["content"]
+            ids += tokenizer(content, add_special_tokens=False, split_special_tokens=True)[
+                "input_ids"
+            ]
+    return ids
 
 
 def _pad_ids(tokenizer: Any, rows: list[list[int]]) -> dict[str, torch.Tensor]:

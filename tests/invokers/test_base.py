@@ -107,3 +107,24 @@ def test_interrupt_while_waiting_cancels_the_call(prompt: Any) -> None:
         signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 3
     assert cancelled.wait(2)
+
+
+def test_one_public_helper_runs_coroutines_from_sync_code() -> None:
+    """`run_sync` (and `run_in_background` for "start now, wait later") is the one way;
+    the magics' side-by-side runs use it too."""
+    import asyncio
+
+    from jupyter_invoker.invokers import run_in_background, run_sync
+
+    async def double(x: int) -> int:
+        await asyncio.sleep(0.01)
+        return 2 * x
+
+    assert run_sync(double(2)) == 4
+
+    async def inside_a_loop() -> int:
+        return run_sync(double(3))  # a running loop: a fresh one on a worker thread
+
+    assert asyncio.run(inside_a_loop()) == 6
+    background = run_in_background(double(5))
+    assert background.result() == 10 and background.done()

@@ -88,7 +88,7 @@ def test_invoker_override(write: Write) -> None:
     assert prompt.with_overrides(invoker="azure_openai").invoker == "azure"
     seed = load(Path(__file__).parent / "assets" / "seed" / "basic_hf.prompty")
     assert seed.with_overrides(invoker="local").invoker == "local"
-    assert seed.invoker == "huggingface"
+    assert seed.invoker == "local"  # `api: huggingface`: an alias of local
 
 
 @pytest.mark.parametrize(

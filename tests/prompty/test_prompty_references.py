@@ -83,19 +83,46 @@ def test_env_default_may_contain_colons(write: Write) -> None:
     )
 
 
-def test_env_in_sample_and_default_resolve_at_render(
-    write: Write, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("yaml_text", "field"),
+    [
+        ("sample:\n  a: ${env:JI_TEST_A}\n", "sample.a"),
+        ("inputs:\n  b:\n    default: ${env:JI_TEST_B:bee}\n", "inputs.b.default"),
+        ("model:\n  parameters:\n    user: ${env:JI_TEST_A}\n", "model.parameters.user"),
+        ("sample:\n  deep:\n    - x: ${env:JI_TEST_A}\n", "sample.deep.0.x"),
+        ("template: ${env:JI_TEST_A}\n", "template"),
+        ("extra:\n  note: ${env:JI_TEST_A}\n", "extra.note"),
+    ],
+)
+def test_env_outside_model_configuration_is_refused_naming_the_field(
+    write: Write, monkeypatch: pytest.MonkeyPatch, yaml_text: str, field: str
 ) -> None:
+    # A cloned prompt with its own endpoint would otherwise send the variable's value there.
+    monkeypatch.setenv("JI_TEST_A", "sk-SENT-AWAY-0123456789abcdef")
+    path = write("s.prompty", f"---\nname: s\n{yaml_text}---\n{{{{ a }}}}\n")
+    with pytest.raises(PromptyReferenceError) as info:
+        load(path)
+    message = str(info.value)
+    assert f"field `{field}` uses ${{env:JI_TEST_" in message
+    assert "only under `model.configuration`" in message and str(path) in message
+    assert "sk-SENT-AWAY" not in message
+
+
+def test_env_in_a_json_sample_file_is_refused_too(write: Write) -> None:
+    write("sample.json", json.dumps({"token": "${env:JI_TEST_A}"}))
+    path = write("j.prompty", "---\nname: j\nsample: ${file:sample.json}\n---\n{{ token }}\n")
+    with pytest.raises(PromptyReferenceError, match=r"field `sample.token` uses \$\{env:JI_TEST_A"):
+        load(path)
+
+
+def test_env_under_model_configuration_still_loads(write: Write) -> None:
     text = (
-        "---\ninputs:\n  b:\n    type: string\n    default: ${env:JI_TEST_B:bee}\n"
-        "sample:\n  a: ${env:JI_TEST_A}\n---\n{{ a }} {{ b }}\n"
+        "---\nmodel:\n  configuration:\n    type: serverless\n    endpoint: ${env:JI_U:http://h}\n"
+        "    default_headers:\n      x-team: ${env:JI_TEAM:none}\n---\nhi\n"
     )
-    prompt = load(write("s.prompty", text))
-    assert prompt.render({"a": "x"}) == [{"role": "user", "content": "x bee"}]
-    with pytest.raises(PromptyReferenceError, match="JI_TEST_A"):
-        prompt.render()
-    monkeypatch.setenv("JI_TEST_A", "ay")
-    assert prompt.render() == [{"role": "user", "content": "ay bee"}]
+    config = load(write("c.prompty", text)).model.configuration
+    assert config["endpoint"] == "${env:JI_U:http://h}"
+    assert config["default_headers"] == {"x-team": "${env:JI_TEAM:none}"}
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ EXPECTED = {
     ),
     "custom.prompty": ("custom", "Hello, World!"),
     "basic_hf.prompty": (
-        "huggingface",
+        "local",  # `api: huggingface`, an alias of local
         "Generate a story based on the following prompt: Once upon a time",
     ),
 }

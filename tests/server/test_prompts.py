@@ -221,9 +221,11 @@ COMPLETION_LEAK = (
 )
 
 
-async def test_no_environment_value_in_previews_or_any_prompt_answer(
+async def test_env_outside_configuration_is_each_files_error_and_never_sent(
     api: Api, workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A cloned prompt may not carry ${env:} in its sample, defaults or parameters: those
+    go to its endpoint. Each such file is listed with its error, naming the field."""
     monkeypatch.setenv("QA_KEY", LEAK)
     monkeypatch.setenv("QA_PLAIN", "plain-VALUE-4242")  # not key-named: masked as referenced
     (workspace / "leak").mkdir()
@@ -236,37 +238,28 @@ async def test_no_environment_value_in_previews_or_any_prompt_answer(
     assert all(status == 200 for status, _ in answers)
     text = json.dumps([body for _, body in answers])
     assert LEAK not in text and "sk-QA-LEAK" not in text and "plain-VALUE" not in text
+    rows = {row["path"]: row for row in answers[0][1]["prompts"]}
     sample, default, completion = (body for _, body in answers[1:])
-    for body in (sample, default):
-        assert body["preview"]["error"] is None
-        assert body["preview"]["messages"] == [{"role": "user", "content": "hello ${env:QA_KEY}"}]
-    assert sample["sample"] == {"token": "${env:QA_KEY}"}
-    assert default["inputs"]["token"]["default"] == "${env:QA_KEY}"
-    assert completion["preview"]["text"] == "for ${env:QA_PLAIN:x}"
-    assert completion["parameters"] == {"user": "${env:QA_PLAIN}"}
+    for body, field in (
+        (sample, "sample.token"),
+        (default, "inputs.token.default"),
+        (completion, "model.parameters.user"),
+    ):
+        assert f"field `{field}` uses ${{env:QA_" in body["error"], body["error"]
+        assert body["preview"]["error"] == body["error"] and body["preview"]["messages"] == []
+        assert rows[body["path"]]["error"] == body["error"]
+    assert rows["notebooks/prompts/capital.prompty"]["error"] is None  # the others still list
 
 
 def test_preview_masks_an_environment_value_that_still_reaches_the_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from jupyter_invoker.invokers._store import read_store
-    from jupyter_invoker.server._discovery import details
+    from jupyter_invoker.server._listing import ListingContext, details
 
     monkeypatch.setenv("QA_KEY", LEAK)
     prompt = tmp_path / "typed.prompty"
     # The key typed into the file itself (and so into the template) is still masked.
     prompt.write_text(f"---\nname: t\n---\nuser:\nhello {LEAK} ${{env:QA_KEY}}\n")
-    body = details("typed.prompty", prompt, read_store())
+    body = details("typed.prompty", prompt, ListingContext.now())
     assert LEAK not in json.dumps(body)
     assert body["preview"]["messages"] == [{"role": "user", "content": "hello *** ${env:QA_KEY}"}]
-
-
-def test_a_kernel_render_still_resolves_env_in_sample(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from jupyter_invoker.prompty import load
-
-    monkeypatch.setenv("QA_KEY", LEAK)
-    prompt = tmp_path / "s.prompty"
-    prompt.write_text(SAMPLE_LEAK)
-    assert load(prompt).render() == [{"role": "user", "content": f"hello {LEAK}"}]
