@@ -142,3 +142,39 @@ def test_this_environment_lists_both_extensions_enabled() -> None:
     assert re.search(r"^\s*jupyter_invoker enabled", server, re.M), server
     validation = server[server.index("Validating jupyter_invoker") :].splitlines()[:2]
     assert "OK" in validation[1] and "failed" not in validation[1], server
+
+
+def _jlpm(script: str) -> subprocess.CompletedProcess[str]:
+    """``jlpm <script>`` in labextension/ (its node_modules come from `pip install -e`)."""
+    labext = ROOT / "labextension"
+    jlpm = Path(sys.executable).parent / "jlpm"
+    if not (labext / "node_modules").is_dir() or not jlpm.exists():
+        reason = "labextension/node_modules or jlpm is missing (the README's `pip install -e` installs both)."
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return subprocess.run(
+        [str(jlpm), script], cwd=labext, capture_output=True, text=True, timeout=600
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["test", "lint:check"])
+def test_the_sidebar_typescript_passes_its_unit_tests_and_lint(script: str) -> None:
+    """jest (the model, the connection form, the remembered folders) and the extension
+    template's prettier + eslint check, run by the suite like everything else."""
+    out = _jlpm(script)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    if script == "test":
+        assert "model.spec.ts" in out.stderr and "connectionFields.spec.ts" in out.stderr
+
+
+def test_the_sidebar_polls_through_lumino_and_its_plugins_cast_nothing() -> None:
+    """No hand-written timer loop (Poll and Debouncer from @lumino/polling do it), and the
+    views take the model's interface, so index.ts needs no cast."""
+    src = ROOT / "labextension" / "src"
+    sources = {path.name: path.read_text() for path in src.glob("*.ts")}
+    assert not [name for name, text in sources.items() if "setTimeout(" in text]
+    assert "from '@lumino/polling'" in sources["fileWatch.ts"]
+    assert " as InvokerSidebarModel" not in sources["index.ts"]
+    assert [name for name, text in sources.items() if "function errorText" in text] == ["errors.ts"]

@@ -14,8 +14,8 @@ import {
   usesApiVersion
 } from './connectionFields';
 import { h } from './dom';
-import { InvokerSidebarModel } from './model';
-import { IConnection } from './tokens';
+import { errorText } from './errors';
+import { IConnection, IInvokerSidebarModel } from './tokens';
 
 const CONNECTION_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -39,7 +39,7 @@ function keyText(connection: IConnection): string {
 
 /** The list of connections, with each one's last test result. */
 export function renderConnections(
-  model: InvokerSidebarModel,
+  model: IInvokerSidebarModel,
   results: ReadonlyMap<string, { ok: boolean; text: string }>,
   actions: IConnectionActions
 ): HTMLElement {
@@ -151,7 +151,7 @@ function input(name: string, value: string, placeholder = ''): HTMLInputElement 
  * Resolves when saved; `onDone` runs after save or cancel.
  */
 export function renderConnectionForm(
-  model: InvokerSidebarModel,
+  model: IInvokerSidebarModel,
   previous: IConnection | null,
   onDone: () => void,
   idPrefix: string
@@ -224,7 +224,7 @@ export function renderConnectionForm(
       await model.saveConnection(connectionOf(form), previous?.name);
       onDone();
     } catch (error) {
-      message.textContent = error instanceof Error ? error.message : String(error);
+      message.textContent = errorText(error);
     }
   };
 

@@ -49,9 +49,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 export function replaceChildren(parent: HTMLElement, ...children: Node[]): void {
   const active = document.activeElement;
   const key =
-    active instanceof HTMLElement && parent.contains(active)
-      ? active.dataset.key
-      : undefined;
+    active instanceof HTMLElement && parent.contains(active) ? active.dataset.key : undefined;
   parent.replaceChildren(...children);
   if (key) {
     const again = parent.querySelector<HTMLElement>(`[data-key="${CSS.escape(key)}"]`);

@@ -1,13 +1,15 @@
 /**
  * Keep the sidebar current with the files:
- * - `refreshOnFileChange`: at once when a `.prompty` file (or a folder that may
- *   hold one) changes through the contents API, i.e. from this browser;
- * - `VisiblePoll`: every few seconds while a panel is shown and the browser tab
- *   is visible, for changes made elsewhere (a terminal, a kernel, git). A poll
- *   re-renders nothing unless the server's answer changed.
+ * - `refreshOnFileChange`: at once (debounced) when a `.prompty` file, or a folder
+ *   that may hold one, changes through the contents API, i.e. from this browser;
+ * - `followFiles`: a `Poll` every few seconds while a panel is shown and the
+ *   browser tab is visible, for changes made elsewhere (a terminal, a kernel, git).
+ *   A poll re-renders nothing unless the server's answer changed; a slow answer (a
+ *   huge tree) spaces the polls out; a hidden tab or panel asks nothing.
  */
 import { Contents } from '@jupyterlab/services';
 import { IDisposable } from '@lumino/disposable';
+import { Debouncer, Poll } from '@lumino/polling';
 
 import { IInvokerSidebarModel } from './tokens';
 
@@ -15,6 +17,7 @@ const DELAY_MS = 300;
 /** The least time between two polls; a slow answer (a huge tree) spaces them more. */
 export const POLL_MS = 5000;
 const POLL_SLOWDOWN = 20;
+const POLL_MAX_MS = 5 * 60 * 1000;
 
 function concerns(change: Contents.IChangedArgs): boolean {
   const paths = [change.oldValue?.path, change.newValue?.path];
@@ -27,92 +30,49 @@ export function refreshOnFileChange(
   contents: Contents.IManager,
   model: IInvokerSidebarModel
 ): IDisposable {
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  let disposed = false;
+  const debouncer = new Debouncer(() => model.refresh(), DELAY_MS);
   const onChange = (_: Contents.IManager, change: Contents.IChangedArgs): void => {
-    if (!concerns(change)) {
-      return;
+    if (concerns(change)) {
+      void debouncer.invoke();
     }
-    if (timer !== null) {
-      clearTimeout(timer);
-    }
-    timer = setTimeout(() => {
-      timer = null;
-      void model.refresh();
-    }, DELAY_MS);
   };
   contents.fileChanged.connect(onChange);
   return {
     get isDisposed() {
-      return disposed;
+      return debouncer.isDisposed;
     },
     dispose() {
-      if (!disposed) {
-        disposed = true;
-        if (timer !== null) {
-          clearTimeout(timer);
-        }
+      if (!debouncer.isDisposed) {
         contents.fileChanged.disconnect(onChange);
+        debouncer.dispose();
       }
     }
   };
 }
 
-/** Polls `model` while started; one poll at a time, none while the tab is hidden. */
-export class VisiblePoll implements IDisposable {
-  constructor(model: IInvokerSidebarModel) {
-    this._model = model;
-  }
-
-  get isDisposed(): boolean {
-    return this._disposed;
-  }
-
-  start(): void {
-    this._wanted = true;
-    if (this._timer === null && !this._polling && !this._disposed) {
-      this._schedule(POLL_MS);
-    }
-  }
-
-  stop(): void {
-    this._wanted = false;
-    if (this._timer !== null) {
-      clearTimeout(this._timer);
-      this._timer = null;
-    }
-  }
-
-  dispose(): void {
-    this.stop();
-    this._disposed = true;
-  }
-
-  private _schedule(delay: number): void {
-    this._timer = setTimeout(() => void this._tick(), delay);
-  }
-
-  private async _tick(): Promise<void> {
-    this._timer = null;
-    let took = 0;
-    if (!document.hidden) {
-      this._polling = true;
-      const started = performance.now();
-      try {
-        await this._model.poll();
-      } finally {
-        this._polling = false;
+/**
+ * A poll of `model` that the panel starts when shown and stops when hidden; it
+ * stands by while the browser tab is hidden (`standby: 'when-hidden'`, no
+ * lingering tick). Started, it first waits a full interval: showing the panel
+ * refreshes it already.
+ */
+export function followFiles(model: IInvokerSidebarModel, name: string): Poll {
+  const poll: Poll = new Poll({
+    auto: false,
+    name,
+    frequency: { interval: POLL_MS, backoff: false, max: POLL_MAX_MS },
+    standby: 'when-hidden',
+    linger: 0,
+    factory: async state => {
+      if (state.phase === 'started') {
+        return; // the panel's own refresh on show answers for now
       }
-      took = performance.now() - started;
+      const started = performance.now();
+      await model.poll();
+      const took = performance.now() - started;
+      const interval = Math.min(POLL_MAX_MS, Math.max(POLL_MS, POLL_SLOWDOWN * took));
+      poll.frequency = { interval, backoff: false, max: POLL_MAX_MS };
     }
-    if (this._wanted && !this._disposed && this._timer === null) {
-      this._schedule(Math.max(POLL_MS, POLL_SLOWDOWN * took));
-    }
-  }
-
-  private _model: IInvokerSidebarModel;
-  private _timer: ReturnType<typeof setTimeout> | null = null;
-  private _polling = false;
-  private _wanted = false;
-  private _disposed = false;
+  });
+  return poll;
 }

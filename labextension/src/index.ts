@@ -3,18 +3,17 @@
  * area; Notebook 7's notebook and editor pages show it in their left panel) and, in
  * Notebook 7's file tree page, the same panel as a "Prompts" tab.
  */
-import {
-  ILayoutRestorer,
-  JupyterFrontEnd,
-  JupyterFrontEndPlugin
-} from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
+import { IStateDB } from '@jupyterlab/statedb';
 import { INotebookTree } from '@jupyter-notebook/tree';
 
 import { refreshOnFileChange } from './fileWatch';
+import { FolderState } from './folderState';
 import { invokerIcon } from './icon';
 import { InvokerSidebarModel } from './model';
 import { InvokerSidebar } from './panel';
+import { InvokerClient } from './request';
 import { CommandIDs, IInvokerSidebarModel, PANEL_ID, TREE_PANEL_ID } from './tokens';
 
 /** After the file browser (100), running sessions (200) and table of contents (400). */
@@ -25,14 +24,15 @@ const sidebar: JupyterFrontEndPlugin<IInvokerSidebarModel> = {
   description: 'Lists every .prompty in the workspace and switches the invoker each one runs on.',
   autoStart: true,
   provides: IInvokerSidebarModel,
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [ILayoutRestorer, ICommandPalette, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    state: IStateDB | null
   ): IInvokerSidebarModel => {
-    const model = new InvokerSidebarModel();
-    const panel = new InvokerSidebar(model);
+    const model = new InvokerSidebarModel(new InvokerClient());
+    const panel = new InvokerSidebar(model, PANEL_ID, new FolderState(state));
     panel.title.icon = invokerIcon;
     app.shell.add(panel, 'left', { rank: RANK });
     restorer?.add(panel, PANEL_ID);
@@ -61,16 +61,17 @@ const notebookTree: JupyterFrontEndPlugin<void> = {
   description: "Adds the prompts panel as a tab of Notebook 7's file tree page.",
   autoStart: true,
   requires: [IInvokerSidebarModel],
-  optional: [INotebookTree],
+  optional: [INotebookTree, IStateDB],
   activate: (
     app: JupyterFrontEnd,
     model: IInvokerSidebarModel,
-    tree: INotebookTree | null
+    tree: INotebookTree | null,
+    state: IStateDB | null
   ): void => {
     if (!tree) {
       return; // JupyterLab, or a Notebook 7 page other than the tree
     }
-    const panel = new InvokerSidebar(model as InvokerSidebarModel, TREE_PANEL_ID);
+    const panel = new InvokerSidebar(model, TREE_PANEL_ID, new FolderState(state));
     panel.title.label = 'Prompts';
     panel.title.icon = invokerIcon;
     tree.addWidget(panel);

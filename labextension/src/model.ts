@@ -1,15 +1,17 @@
 /**
  * The sidebar's state: prompts, invokers, connections and prompt details,
- * fetched through `InvokerClient` and announced with one `changed` signal.
+ * fetched through an `IInvokerClient` (`request.ts` in the page, a fake in the unit
+ * tests) and announced with one `changed` signal.
  * No DOM here; the views render from this and call its methods.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { VARIABLE_NAME } from './connectionFields';
-import { InvokerClient } from './request';
+import { errorText } from './errors';
 import {
   IConnection,
   IConnectionRequest,
+  IInvokerClient,
   IInvokerInfo,
   IInvokerSidebarModel,
   IPromptDetails,
@@ -22,9 +24,8 @@ import {
 /** The invoker a prompt runs when neither it nor a selection names one. */
 export const DEFAULT_INVOKER = 'local';
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+/** A `needs` entry for an invoker that is registered nowhere. */
+const UNREGISTERED = 'invoker:';
 
 /** One answer of the three list routes: prompts, invokers, connections. */
 type Answer = [IPromptSummary[], IInvokerInfo[], IConnection[]];
@@ -36,7 +37,7 @@ function fingerprint([prompts, invokers, connections]: Answer): string {
 }
 
 export class InvokerSidebarModel implements IInvokerSidebarModel {
-  constructor(client: InvokerClient = new InvokerClient()) {
+  constructor(client: IInvokerClient) {
     this._client = client;
   }
 
@@ -147,7 +148,10 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     }
     const selected = prompt.selected;
     if (selected?.connection) {
-      return { invoker: this.connection(selected.connection)?.invoker, connection: selected.connection };
+      return {
+        invoker: this.connection(selected.connection)?.invoker,
+        connection: selected.connection
+      };
     }
     return { invoker: selected?.invoker || prompt.asks_for || DEFAULT_INVOKER, connection: null };
   }
@@ -170,6 +174,15 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
       : `the ${runs.invoker ?? DEFAULT_INVOKER} invoker`;
     if (prompt.ready === false) {
       const needs = prompt.needs ?? [];
+      const missing = needs.find(need => need.startsWith(UNREGISTERED));
+      if (missing) {
+        const name = missing.slice(UNREGISTERED.length);
+        return {
+          kind: 'unset',
+          label: 'invoker not registered',
+          detail: `No invoker named ${name} is registered (built in, by a package, or in a running kernel), so running it would fail. Register it in a kernel with InvokerFactory.register('${name}', ...) or choose another invoker.`
+        };
+      }
       const variables = needs.filter(need => VARIABLE_NAME.test(need));
       return {
         kind: 'unset',
@@ -245,7 +258,7 @@ export class InvokerSidebarModel implements IInvokerSidebarModel {
     }
   }
 
-  private _client: InvokerClient;
+  private _client: IInvokerClient;
   private _prompts: IPromptSummary[] = [];
   private _invokers: IInvokerInfo[] = [];
   private _connections: IConnection[] = [];

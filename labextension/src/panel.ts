@@ -1,27 +1,32 @@
 /**
- * The left-area panel: a header with a refresh button, the prompts by folder
- * and the connections section, re-rendered from the model's `changed` signal.
+ * The left-area panel: a header with a refresh button, a filter box, the prompts
+ * by folder (collapsible, remembered) in a region that scrolls on its own, and the
+ * connections section below it, always in view; re-rendered from the model's
+ * `changed` signal.
  */
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Poll } from '@lumino/polling';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { renderConnectionForm, renderConnections } from './connectionsView';
 import { h, replaceChildren } from './dom';
-import { VisiblePoll } from './fileWatch';
-import { InvokerSidebarModel } from './model';
+import { errorText } from './errors';
+import { followFiles } from './fileWatch';
+import { FolderState } from './folderState';
 import { renderPrompts } from './promptsView';
-import { IConnection, ISelection, PANEL_ID } from './tokens';
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { IConnection, IInvokerSidebarModel, ISelection, PANEL_ID } from './tokens';
 
 export class InvokerSidebar extends Widget {
-  constructor(model: InvokerSidebarModel, id: string = PANEL_ID) {
+  constructor(
+    model: IInvokerSidebarModel,
+    id: string = PANEL_ID,
+    folders: FolderState = new FolderState(null)
+  ) {
     super();
     this.model = model;
-    this._poll = new VisiblePoll(model);
+    this._folders = folders;
+    this._poll = followFiles(model, `${id}-files`);
     this.id = id;
     this.addClass('jp-InvokerSidebar');
     this.title.caption = 'Prompts and invokers';
@@ -39,6 +44,13 @@ export class InvokerSidebar extends Widget {
       },
       'Refresh'
     );
+    this._filter.addEventListener('input', () => this._render());
+    this._filter.addEventListener('keydown', event => {
+      if (event.key === 'Escape' && this._filter.value) {
+        this._filter.value = '';
+        this._render();
+      }
+    });
     const newConnection = h(
       'button',
       {
@@ -55,6 +67,7 @@ export class InvokerSidebar extends Widget {
         h('h2', { class: 'jp-InvokerSidebar-title' }, 'Prompts'),
         refresh
       ),
+      h('div', { class: 'jp-InvokerSidebar-filter' }, this._filter),
       this._notice,
       this._prompts,
       h(
@@ -71,16 +84,18 @@ export class InvokerSidebar extends Widget {
       )
     );
     model.changed.connect(this._render, this);
+    folders.changed.connect(this._render, this);
     this._render();
   }
 
-  readonly model: InvokerSidebarModel;
+  readonly model: IInvokerSidebarModel;
 
   dispose(): void {
     if (this.isDisposed) {
       return;
     }
     this.model.changed.disconnect(this._render, this);
+    this._folders.changed.disconnect(this._render, this);
     this._poll.dispose();
     super.dispose();
   }
@@ -90,23 +105,23 @@ export class InvokerSidebar extends Widget {
     if (!this.model.loading) {
       void this.model.refresh(); // one under way already answers for now
     }
-    this._poll.start();
+    void this._poll.start();
   }
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     if (this.isVisible) {
-      this._poll.start(); // restored as the open panel: no after-show message comes
+      void this._poll.start(); // restored as the open panel: no after-show message comes
     }
   }
 
   protected onAfterHide(msg: Message): void {
     super.onAfterHide(msg);
-    this._poll.stop();
+    void this._poll.stop();
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._poll.stop();
+    void this._poll.stop();
     super.onBeforeDetach(msg);
   }
 
@@ -122,10 +137,17 @@ export class InvokerSidebar extends Widget {
     this._notice.classList.toggle('jp-InvokerSidebar-error', Boolean(model.error || this._failed));
     replaceChildren(
       this._prompts,
-      renderPrompts(model, this._expanded, {
-        select: (path, selection) => void this._select(path, selection),
-        togglePreview: path => this._togglePreview(path)
-      }, this.id)
+      renderPrompts(
+        model,
+        this._expanded,
+        {
+          select: (path, selection) => void this._select(path, selection),
+          togglePreview: path => this._togglePreview(path),
+          toggleFolder: folder => this._folders.toggle(folder)
+        },
+        this.id,
+        { filter: this._filter.value, isCollapsed: folder => this._folders.isCollapsed(folder) }
+      )
     );
     replaceChildren(
       this._connections,
@@ -183,7 +205,7 @@ export class InvokerSidebar extends Widget {
       const answer = result.text ? `: “${result.text.trim()}”` : '';
       const text = result.ok
         ? `OK: ${result.invoker ?? ''} ${result.model ?? ''} answered in ${(result.elapsed_s ?? 0).toFixed(2)} s${answer}`
-        : result.error ?? 'The test failed.';
+        : (result.error ?? 'The test failed.');
       this._results.set(name, { ok: result.ok, text: text.replace(/\s+/g, ' ') });
     } catch (error) {
       this._results.set(name, { ok: false, text: errorText(error) });
@@ -209,7 +231,20 @@ export class InvokerSidebar extends Widget {
     }
   }
 
-  private _notice = h('p', { class: 'jp-InvokerSidebar-notice', role: 'status', 'aria-live': 'polite' });
+  private _filter = h('input', {
+    type: 'search',
+    class: 'jp-mod-styled jp-InvokerSidebar-filterInput',
+    placeholder: 'Filter prompts by name or path',
+    'aria-label': 'Filter prompts',
+    'data-key': 'filter',
+    autocomplete: 'off',
+    spellcheck: 'false'
+  });
+  private _notice = h('p', {
+    class: 'jp-InvokerSidebar-notice',
+    role: 'status',
+    'aria-live': 'polite'
+  });
   private _prompts = h('div', { class: 'jp-InvokerSidebar-prompts' });
   private _form = h('div', { class: 'jp-InvokerSidebar-formHost' });
   private _connections = h('div', { class: 'jp-InvokerSidebar-connectionList' });
@@ -218,5 +253,6 @@ export class InvokerSidebar extends Widget {
   private _message = '';
   private _failed = false;
   private _painted = false;
-  private _poll: VisiblePoll;
+  private _folders: FolderState;
+  private _poll: Poll;
 }

@@ -1,15 +1,29 @@
 /**
- * The prompts section: every `.prompty` by folder, each with its name, the
- * invoker its file asks for, a selector (invokers and connections), a status
- * and a preview of the rendered messages.
+ * The prompts section: every `.prompty` by folder (folders collapse), narrowed by
+ * the filter box, each with its name, the invoker its file asks for, a selector
+ * (invokers and connections), a status and a preview of the rendered messages.
  */
-import { DEFAULT_INVOKER, InvokerSidebarModel } from './model';
+import { DEFAULT_INVOKER } from './model';
 import { h } from './dom';
-import { IPromptSummary, ISelection } from './tokens';
+import { IInvokerSidebarModel, IPromptSummary, ISelection } from './tokens';
 
 export interface IPromptActions {
   select(path: string, selection: ISelection | null): void;
   togglePreview(path: string): void;
+  toggleFolder(folder: string): void;
+}
+
+/** How the list is narrowed: the filter text and the collapsed folders. */
+export interface IPromptView {
+  filter: string;
+  isCollapsed(folder: string): boolean;
+}
+
+/** Whether a prompt matches the filter (its name, path or description, any case). */
+export function matches(prompt: IPromptSummary, filter: string): boolean {
+  const words = filter.toLowerCase().split(/\s+/).filter(Boolean);
+  const text = `${prompt.name} ${prompt.path} ${prompt.description ?? ''}`.toLowerCase();
+  return words.every(word => text.includes(word));
 }
 
 /** `<select>` value for a selection: '', `invoker:NAME` or `connection:NAME`. */
@@ -27,7 +41,7 @@ export function selectionOf(value: string): ISelection | null {
   return value.startsWith('invoker:') ? { invoker: value.slice('invoker:'.length) } : null;
 }
 
-function runsOnText(model: InvokerSidebarModel, prompt: IPromptSummary): string {
+function runsOnText(model: IInvokerSidebarModel, prompt: IPromptSummary): string {
   const runs = model.runsOn(prompt);
   const invoker = runs.invoker ?? DEFAULT_INVOKER;
   return runs.connection ? `runs on ${invoker} via ${runs.connection}` : `runs on ${invoker}`;
@@ -39,7 +53,7 @@ function folderOf(path: string): string {
 }
 
 function selector(
-  model: InvokerSidebarModel,
+  model: IInvokerSidebarModel,
   prompt: IPromptSummary,
   id: string,
   actions: IPromptActions
@@ -83,7 +97,7 @@ function selector(
   );
 }
 
-function preview(model: InvokerSidebarModel, prompt: IPromptSummary, id: string): HTMLElement {
+function preview(model: IInvokerSidebarModel, prompt: IPromptSummary, id: string): HTMLElement {
   const details = model.details(prompt.path);
   const failure = model.detailsError(prompt.path);
   let body: (HTMLElement | string)[];
@@ -116,7 +130,7 @@ function preview(model: InvokerSidebarModel, prompt: IPromptSummary, id: string)
 }
 
 function row(
-  model: InvokerSidebarModel,
+  model: IInvokerSidebarModel,
   prompt: IPromptSummary,
   idPrefix: string,
   index: number,
@@ -133,7 +147,11 @@ function row(
     h(
       'div',
       { class: 'jp-InvokerSidebar-promptHead' },
-      h('span', { class: 'jp-InvokerSidebar-name', title: prompt.description ?? '' }, prompt.name || file),
+      h(
+        'span',
+        { class: 'jp-InvokerSidebar-name', title: prompt.description ?? '' },
+        prompt.name || file
+      ),
       h(
         'span',
         { class: `jp-InvokerSidebar-status jp-mod-${status.kind}`, title: status.detail },
@@ -147,7 +165,11 @@ function row(
     ),
     prompt.error
       ? null
-      : h('div', { class: 'jp-InvokerSidebar-meta jp-InvokerSidebar-runsOn' }, runsOnText(model, prompt)),
+      : h(
+          'div',
+          { class: 'jp-InvokerSidebar-meta jp-InvokerSidebar-runsOn' },
+          runsOnText(model, prompt)
+        ),
     status.kind === 'ready' ? null : h('div', { class: 'jp-InvokerSidebar-detail' }, status.detail),
     h(
       'div',
@@ -171,13 +193,58 @@ function row(
   );
 }
 
-/** The prompts grouped by folder (folders sorted, prompts by path); element ids
- * start with `idPrefix` (one per panel: a page may hold two panels). */
+function folderSection(
+  folder: string,
+  rows: HTMLElement[],
+  total: number,
+  open: boolean,
+  filtering: boolean,
+  actions: IPromptActions
+): HTMLElement {
+  const label = folder || '(server root)';
+  const count = filtering ? `${rows.length} of ${total}` : String(total);
+  const listId = `folder-${encodeURIComponent(folder)}`;
+  return h(
+    'section',
+    { class: 'jp-InvokerSidebar-folder', 'aria-label': `Folder ${label}` },
+    h(
+      'h3',
+      { class: 'jp-InvokerSidebar-folderName' },
+      h(
+        'button',
+        {
+          type: 'button',
+          class: 'jp-InvokerSidebar-folderToggle',
+          'data-key': `folder:${folder}`,
+          'data-folder': folder,
+          'aria-expanded': open ? 'true' : 'false',
+          title: open ? `Collapse ${label}` : `Expand ${label}`,
+          // While filtering every match shows: the toggle waits until the filter is cleared.
+          disabled: filtering,
+          onclick: () => actions.toggleFolder(folder)
+        },
+        h('span', { class: 'jp-InvokerSidebar-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+        h(
+          'span',
+          { class: 'jp-InvokerSidebar-folderLabel' },
+          // A long path wraps after a '/', not inside a name.
+          label.split('/').flatMap((part, i) => (i ? [h('wbr'), `/${part}`] : [part]))
+        ),
+        h('span', { class: 'jp-InvokerSidebar-count' }, count)
+      )
+    ),
+    open ? h('ul', { class: 'jp-InvokerSidebar-list', 'data-list': listId }, rows) : null
+  );
+}
+
+/** The prompts grouped by folder (folders sorted, prompts by path), narrowed by the
+ * view's filter; element ids start with `idPrefix` (one per panel: a page may hold two). */
 export function renderPrompts(
-  model: InvokerSidebarModel,
+  model: IInvokerSidebarModel,
   expanded: ReadonlySet<string>,
   actions: IPromptActions,
-  idPrefix: string
+  idPrefix: string,
+  view: IPromptView = { filter: '', isCollapsed: () => false }
 ): HTMLElement {
   if (!model.prompts.length) {
     const text = model.loading
@@ -185,28 +252,35 @@ export function renderPrompts(
       : 'No .prompty file under the server root yet.';
     return h('p', { class: 'jp-InvokerSidebar-muted' }, text);
   }
-  const folders = new Map<string, IPromptSummary[]>();
+  const filtering = view.filter.trim() !== '';
+  const folders = new Map<string, { all: number; shown: IPromptSummary[] }>();
   for (const prompt of model.prompts) {
     const folder = prompt.folder ?? folderOf(prompt.path);
-    folders.set(folder, [...(folders.get(folder) ?? []), prompt]);
+    const entry = folders.get(folder) ?? { all: 0, shown: [] };
+    entry.all += 1;
+    if (!filtering || matches(prompt, view.filter)) {
+      entry.shown.push(prompt);
+    }
+    folders.set(folder, entry);
   }
+  const sections: HTMLElement[] = [];
   let index = 0;
-  return h(
-    'div',
-    { class: 'jp-InvokerSidebar-folders' },
-    [...folders.entries()].map(([folder, prompts]) =>
-      h(
-        'section',
-        { class: 'jp-InvokerSidebar-folder', 'aria-label': `Folder ${folder || '(server root)'}` },
-        h('h3', { class: 'jp-InvokerSidebar-folderName' }, folder || '(server root)'),
-        h(
-          'ul',
-          { class: 'jp-InvokerSidebar-list' },
-          prompts.map(prompt =>
-            row(model, prompt, idPrefix, index++, expanded.has(prompt.path), actions)
-          )
-        )
-      )
-    )
-  );
+  for (const [folder, { all, shown }] of folders) {
+    if (filtering && !shown.length) {
+      continue;
+    }
+    const open = filtering || !view.isCollapsed(folder);
+    const rows = shown.map(prompt =>
+      row(model, prompt, idPrefix, index++, expanded.has(prompt.path), actions)
+    );
+    sections.push(folderSection(folder, rows, all, open, filtering, actions));
+  }
+  if (!sections.length) {
+    return h(
+      'p',
+      { class: 'jp-InvokerSidebar-muted', role: 'status' },
+      `No prompt matches “${view.filter.trim()}”.`
+    );
+  }
+  return h('div', { class: 'jp-InvokerSidebar-folders' }, sections);
 }

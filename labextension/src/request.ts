@@ -3,16 +3,18 @@
  *
  * Every request goes through `requestAPI`, which adds the server's base URL,
  * token and XSRF header (ServerConnection) and turns failures into two typed
- * errors: `InvokerNetworkError` (the server could not be reached) and
+ * errors (`errors.ts`): `InvokerNetworkError` (the server could not be reached) and
  * `InvokerResponseError` (it answered with an error status; `message` is the
- * server's own sentence).
+ * server's own sentence). `InvokerClient` implements the model's `IInvokerClient`.
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+import { errorText, InvokerNetworkError, InvokerResponseError } from './errors';
 import {
   IConnection,
   IConnectionRequest,
+  IInvokerClient,
   IInvokerInfo,
   IMessage,
   IPreview,
@@ -22,25 +24,9 @@ import {
   ITestResult
 } from './tokens';
 
+export { InvokerNetworkError, InvokerResponseError } from './errors';
+
 const NAMESPACE = 'jupyter-invoker';
-
-/** The server could not be reached (offline, stopped, a proxy in between). */
-export class InvokerNetworkError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'InvokerNetworkError';
-  }
-}
-
-/** The server answered with an error status; `message` is its explanation. */
-export class InvokerResponseError extends Error {
-  readonly status: number;
-  constructor(status: number, message: string) {
-    super(message);
-    this.name = 'InvokerResponseError';
-    this.status = status;
-  }
-}
 
 /** `a/b c.prompty` -> `a/b%20c.prompty`: each segment encoded, slashes kept. */
 export function encodePath(path: string): string {
@@ -77,9 +63,8 @@ export async function requestAPI<T>(
   try {
     response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
     throw new InvokerNetworkError(
-      `The Jupyter server did not answer ${init.method ?? 'GET'} ${url} (${reason}); check that it is running.`
+      `The Jupyter server did not answer ${init.method ?? 'GET'} ${url} (${errorText(error)}); check that it is running.`
     );
   }
   const text = await response.text();
@@ -123,11 +108,9 @@ function previewOf(raw: unknown): IPreview {
   };
 }
 
-/** The routes of DESIGN §11, typed. */
-export class InvokerClient {
-  constructor(
-    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
-  ) {}
+/** The server extension's routes, typed. */
+export class InvokerClient implements IInvokerClient {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
 
   private call<T>(endPoint: string, init: RequestInit = {}): Promise<T> {
     return requestAPI<T>(endPoint, init, this.settings);
@@ -138,9 +121,7 @@ export class InvokerClient {
   }
 
   async prompt(path: string): Promise<IPromptDetails> {
-    const body = await this.call<Record<string, unknown>>(
-      `prompts/${encodePath(path)}`
-    );
+    const body = await this.call<Record<string, unknown>>(`prompts/${encodePath(path)}`);
     const details = body as unknown as IPromptDetails;
     return {
       ...details,
@@ -188,9 +169,9 @@ export class InvokerClient {
   }
 
   async testConnection(name: string): Promise<ITestResult> {
-    return this.call<ITestResult>(
-      `connections/${encodeURIComponent(name)}/test`,
-      { method: 'POST', body: '{}' }
-    );
+    return this.call<ITestResult>(`connections/${encodeURIComponent(name)}/test`, {
+      method: 'POST',
+      body: '{}'
+    });
   }
 }

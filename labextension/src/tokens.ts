@@ -1,5 +1,6 @@
 /**
- * Shapes of the server extension's JSON (DESIGN §11) and the model's interface.
+ * Shapes of the server extension's JSON (the REST routes listed in
+ * `jupyter_invoker/server/__init__.py`), the client and the model's interfaces.
  *
  * Field names follow the REST contract exactly (snake_case), so a response is
  * used as it arrives; nothing here holds a secret: a connection's key is only
@@ -41,7 +42,8 @@ export interface IPromptSummary {
   /** What would run it now: selection, else the file's invoker (with its default connection). */
   runs_on?: ISelection | null;
   ready?: boolean;
-  /** What that lacks: a variable's NAME, `configuration.<field>` or `package:<module>`. */
+  /** What that lacks: a variable's NAME, `configuration.<field>`, `package:<module>`,
+   * or `invoker:<name>` when no invoker of that name is registered anywhere. */
   needs?: string[];
   /** A selection that cannot apply (a deleted connection), or null. */
   status_error?: string | null;
@@ -125,6 +127,20 @@ export interface IPromptStatus {
   detail: string;
 }
 
+/** The server extension's routes (`request.ts` implements it; tests pass a fake). */
+export interface IInvokerClient {
+  prompts(): Promise<IPromptSummary[]>;
+  prompt(path: string): Promise<IPromptDetails>;
+  invokers(): Promise<IInvokerInfo[]>;
+  setSelection(path: string, selection: ISelection): Promise<void>;
+  clearSelection(path: string): Promise<void>;
+  connections(): Promise<IConnection[]>;
+  createConnection(connection: IConnectionRequest): Promise<void>;
+  updateConnection(name: string, connection: IConnectionRequest): Promise<void>;
+  deleteConnection(name: string): Promise<void>;
+  testConnection(name: string): Promise<ITestResult>;
+}
+
 /** State shared by the sidebar's views; no DOM. */
 export interface IInvokerSidebarModel {
   readonly prompts: readonly IPromptSummary[];
@@ -140,8 +156,13 @@ export interface IInvokerSidebarModel {
    * server's answer differs, e.g. a prompt written from a terminal. True if it did. */
   poll(): Promise<boolean>;
   details(path: string): IPromptDetails | null;
+  /** Why a prompt's details could not be loaded, or null. */
+  detailsError(path: string): string | null;
   loadDetails(path: string): Promise<void>;
   select(path: string, selection: ISelection | null): Promise<void>;
+  /** What runs a prompt now: the server's `runs_on`, else selection > file > local. */
+  runsOn(prompt: IPromptSummary): ISelection;
+  connection(name: string): IConnection | null;
   status(prompt: IPromptSummary): IPromptStatus;
   saveConnection(connection: IConnectionRequest, previousName?: string): Promise<void>;
   deleteConnection(name: string): Promise<void>;

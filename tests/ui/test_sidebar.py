@@ -273,3 +273,122 @@ def test_sidebar_follows_prompts_changed_outside_the_browser(
     page.wait_for_timeout(11_000)
     assert asked == [], asked
     assert server.api("GET", "jupyter-invoker/prompts")[0] == 200
+
+
+def _repository_like(root: Path) -> Path:
+    """The repository's own 23 prompts (22 of them test fixtures), where they are, plus
+    a drafts folder the server's exclude setting keeps out, and a notebook."""
+    for source in sorted(REPO.glob("**/*.prompty")):
+        rel = source.relative_to(REPO)
+        if rel.parts[0] in {".venv", "node_modules"} or "node_modules" in rel.parts:
+            continue
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, target)
+    (root / "drafts").mkdir()
+    shutil.copy(REPO / PROMPT, root / "drafts" / "excluded.prompty")
+    _workspace(root / "nb")  # a notebook (and its own prompts) to open a kernel with
+    shutil.move(str(root / "nb" / "sidebar.ipynb"), root / "sidebar.ipynb")
+    shutil.rmtree(root / "nb")
+    return root
+
+
+def _wait_for_saved_folders(server: Any, collapsed: list[str], timeout_s: float = 30) -> None:
+    """Until JupyterLab has saved the collapsed folders into the workspace (it saves its
+    state database shortly after a change, not at once)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status, body = server.api("GET", "lab/api/workspaces/default")
+        saved = (body.get("data") or {}) if status == 200 and isinstance(body, dict) else {}
+        if (saved.get("jupyter-invoker:sidebar-folders") or {}).get("collapsed") == collapsed:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"the collapsed folders were not saved in {timeout_s:g} s")
+
+
+CUSTOM = f'{PANEL} li[data-path="tests/invokers/assets/custom.prompty"]'
+# One statement a line: the editor indents after a `class ...:` line by itself.
+REGISTER_CUSTOM = (
+    "from jupyter_invoker.invokers import Invoker, InvokerFactory\n"
+    "Custom = type('Custom', (Invoker,), {'invoke_sync': lambda self, data: 'hi'})\n"
+    "InvokerFactory.register('custom', Custom)\n"
+    "print('registered; tokens')"  # _run_cell waits for 'tokens'
+)
+
+
+def test_sidebar_in_a_repository_filters_collapses_excludes_and_keeps_connections_in_view(
+    lab_server: LabFactory, page: Any, artifacts: Path, tmp_path: Path
+) -> None:
+    """Opened at a repository root: 23 prompts, 22 of them fixtures. The filter box narrows
+    them, folders collapse and stay collapsed after a reload, the exclude setting keeps a
+    folder out, Connections are in view without scrolling, and `ready` means it runs."""
+    from playwright.sync_api import expect
+
+    root = _repository_like(tmp_path / "repo")
+    server = lab_server(root, args=["--JupyterInvoker.exclude=drafts"])
+    server.open(page, "lab/tree/sidebar.ipynb")
+    page.locator(PANEL_TAB).click()
+    panel = page.locator(PANEL)
+    rows = panel.locator("li.jp-InvokerSidebar-prompt")
+    expect(rows).to_have_count(23)
+    assert panel.locator('li[data-path^="drafts/"]').count() == 0  # excluded by the server
+    listed = server.api("GET", "jupyter-invoker/prompts")[1]["prompts"]
+    assert not [p for p in listed if p["path"].startswith("drafts/")]
+
+    # Connections: in view without scrolling, the long list scrolls in its own region.
+    new_connection = panel.get_by_role("button", name="New connection")
+    box, panel_box = new_connection.bounding_box(), panel.bounding_box()
+    assert box is not None and panel_box is not None
+    assert (
+        panel_box["y"] <= box["y"]
+        and box["y"] + box["height"] <= panel_box["y"] + panel_box["height"]
+    )
+    assert box["y"] + box["height"] <= 900  # the viewport
+    assert panel.evaluate("node => node.scrollTop") == 0
+    prompts = panel.locator(".jp-InvokerSidebar-prompts")
+    assert prompts.evaluate("node => node.scrollHeight > node.clientHeight")
+    page.screenshot(path=artifacts / "sidebar-6-repository.png")
+
+    # "ready" only when it would run: no `custom` invoker is registered anywhere yet.
+    custom = page.locator(CUSTOM)
+    expect(custom).to_have_attribute("data-status", "unset")
+    assert "invoker not registered" in custom.inner_text()
+
+    # The filter box narrows the list (name, path), and says when nothing matches.
+    filter_box = panel.get_by_label("Filter prompts")
+    filter_box.fill("capital")
+    expect(rows).to_have_count(1)
+    assert rows.first.get_attribute("data-path") == PROMPT
+    page.screenshot(path=artifacts / "sidebar-7-filtered.png")
+    filter_box.fill("golden env")
+    expect(rows).to_have_count(1)
+    filter_box.fill("no-such-prompt")
+    expect(rows).to_have_count(0)
+    expect(panel.get_by_text("No prompt matches “no-such-prompt”.")).to_be_visible()
+    filter_box.fill("")
+    expect(rows).to_have_count(23)
+
+    # A folder collapses, and stays collapsed after the page is reloaded.
+    golden = panel.locator('button[data-folder="tests/prompty/assets/golden"]')
+    expect(golden).to_have_attribute("aria-expanded", "true")
+    golden.click()
+    expect(golden).to_have_attribute("aria-expanded", "false")
+    expect(rows).to_have_count(23 - 16)
+    assert "16" in golden.inner_text()
+    page.screenshot(path=artifacts / "sidebar-8-collapsed.png")
+    _wait_for_saved_folders(server, ["tests/prompty/assets/golden"])
+    page.reload()
+    page.wait_for_selector("#jp-main-dock-panel")
+    _paint_timings(page)  # the layout is restored (the panel reopened, if it was open)
+    if not page.locator(PANEL).is_visible():
+        page.locator(PANEL_TAB).click()
+    golden = page.locator(f'{PANEL} button[data-folder="tests/prompty/assets/golden"]')
+    expect(golden).to_have_attribute("aria-expanded", "false")
+    expect(page.locator(f"{PANEL} li.jp-InvokerSidebar-prompt")).to_have_count(23 - 16)
+
+    # Registered in the notebook's kernel, `custom` would run: now it is ready.
+    text = _run_cell(page, 0, REGISTER_CUSTOM)
+    assert "registered" in text
+    page.locator(PANEL).get_by_role("button", name="Refresh prompts and connections").click()
+    expect(page.locator(CUSTOM)).to_have_attribute("data-status", "ready", timeout=60_000)
+    page.screenshot(path=artifacts / "sidebar-9-custom-ready.png")

@@ -1,0 +1,58 @@
+/**
+ * Which prompt folders are collapsed, remembered across page loads (JupyterLab's
+ * state database when there is one) and shared by every panel of the page.
+ *
+ *   const folders = new FolderState(stateDB);   // stateDB may be null
+ *   folders.isCollapsed('tests/assets');          // false until toggled
+ *   folders.toggle('tests/assets');               // saved; `changed` is emitted
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+/** What this needs of JupyterLab's `IStateDB` (typed here so tests need no JupyterLab). */
+export interface IFolderStore {
+  fetch(id: string): Promise<unknown>;
+  save(id: string, value: { collapsed: string[] }): Promise<unknown>;
+}
+
+const KEY = 'jupyter-invoker:sidebar-folders';
+
+export class FolderState {
+  constructor(store: IFolderStore | null) {
+    this._store = store;
+    this.ready = store
+      ? store.fetch(KEY).then(
+          saved => {
+            const list = (saved as { collapsed?: unknown } | undefined)?.collapsed;
+            if (Array.isArray(list)) {
+              this._collapsed = new Set(list.filter(item => typeof item === 'string'));
+              this._changed.emit();
+            }
+          },
+          () => undefined // nothing saved yet, or no database: all folders open
+        )
+      : Promise.resolve();
+  }
+
+  /** Resolves once the saved state (if any) is in. */
+  readonly ready: Promise<void>;
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  isCollapsed(folder: string): boolean {
+    return this._collapsed.has(folder);
+  }
+
+  toggle(folder: string): void {
+    if (!this._collapsed.delete(folder)) {
+      this._collapsed.add(folder);
+    }
+    this._changed.emit();
+    void this._store?.save(KEY, { collapsed: [...this._collapsed].sort() });
+  }
+
+  private _store: IFolderStore | null;
+  private _collapsed = new Set<string>();
+  private _changed = new Signal<this, void>(this);
+}
