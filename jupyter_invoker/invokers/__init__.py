@@ -51,8 +51,8 @@ from ._status import InvokerStatus, invoker_statuses
 from ._sync import BackgroundRun, run_in_background, run_sync
 
 __all__ = [
-    "BackgroundRun",
     "ENTRY_POINT_GROUP",
+    "BackgroundRun",
     "ExecutionResult",
     "Invoker",
     "InvokerFactory",

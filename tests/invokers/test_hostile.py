@@ -48,7 +48,7 @@ SHAPES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", SHAPES, ids=[f"shape{i}" for i in range(len(SHAPES))])
 def test_no_literal_secret_or_non_finite_number_reaches_the_store(shape: dict[str, Any]) -> None:
     calls: list[Callable[[], Any]] = [
         lambda: save_connection("c", "openai", {"name": "m", **shape}),
@@ -75,6 +75,7 @@ def test_a_url_password_in_a_file_is_a_secret_in_every_repr(write_prompt: Prompt
         (b"[" * 100_000 + b"]" * 100_000, "nests objects or lists too deeply"),
         (b'{"defaults": {"openai": Infinity}}', "Infinity"),
     ],
+    ids=["not-utf8", "deep", "infinity"],
 )
 def test_a_damaged_store_is_an_invoker_config_error_naming_it(raw: bytes, words: str) -> None:
     path = selections_path()

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from jupyter_invoker.exceptions import PromptyLoadError, PromptyReferenceError, PromptyRenderError
-from jupyter_invoker.prompty import _limits, load
+from jupyter_invoker.prompty import load
 
 Write = Callable[..., Path]
 
@@ -78,6 +78,19 @@ def _finishes(function: Callable[[], Any], seconds: float = 30.0) -> Any:
             "field `model.configuration.type`",
         ),
     ],
+    ids=[
+        "flow",
+        "block",
+        "libyaml",
+        "laughs",
+        "self",
+        "binary",
+        "set",
+        "nan",
+        "inf",
+        "api",
+        "type",
+    ],
 )
 def test_hostile_yaml_is_refused_quickly_naming_why(
     write: Write, name: str, text: str, words: str
@@ -115,6 +128,7 @@ def test_an_oversized_file_is_refused_before_it_is_read(write: Write, tmp_path: 
         ("fifo", {}, "could not be read"),
         ("a" * 300, {}, "File name too long"),
     ],
+    ids=["nul", "deep-json", "nan-json", "fifo", "long-name"],
 )
 def test_file_references_that_cannot_be_read_fail_clearly(
     write: Write, tmp_path: Path, ref: str, extra: dict[str, str], words: str
@@ -159,6 +173,24 @@ def test_file_references_that_cannot_be_read_fail_clearly(
         ("{% for i in range(60) %}{{ 'a' * 100000 }}{% endfor %}", "passed 5,000,000 characters"),
         ("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recurses too deeply"),
     ],
+    ids=[
+        "mul",
+        "concat",
+        "plus",
+        "center",
+        "ljust",
+        "format",
+        "format-nested",
+        "percent",
+        "percent-star",
+        "pow",
+        "replace",
+        "replace-filter",
+        "batch",
+        "indent",
+        "output",
+        "macro",
+    ],
 )
 def test_a_render_that_would_build_too_much_is_refused_before_it_does(
     write: Write, body: str, words: str
@@ -174,7 +206,6 @@ def test_a_render_that_would_build_too_much_is_refused_before_it_does(
 def test_a_render_that_runs_too_long_is_stopped(
     write: Write, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_limits, "RENDER_SECONDS", 0.3)
     monkeypatch.setattr("jupyter_invoker.prompty._render.RENDER_SECONDS", 0.3)
     loops = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
     path = write("loops.prompty", f"---\nname: l\n---\nuser:\n{loops}\n")

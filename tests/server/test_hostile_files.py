@@ -103,6 +103,7 @@ async def test_each_hostile_file_is_listed_with_its_own_error_in_strict_json(
 @pytest.mark.parametrize(
     ("rel", "words"),
     [*((rel, words) for rel, (_, words) in HOSTILE.items()), ("hostile/huge.prompty", "1,048,576")],
+    ids=[*(rel.split("/")[1] for rel in HOSTILE), "huge.prompty"],
 )
 async def test_each_hostile_files_details_are_its_error_in_strict_json(
     jp_fetch: Any, hostile: Path, rel: str, words: str

@@ -63,6 +63,7 @@ async def _raw(jp_fetch: Any, method: str, *parts: str, body: str | None = None)
             '{"invoker": "local", "configuration": {"temperature": NaN}}',
         ),
     ],
+    ids=["1e999", "Infinity", "-Infinity", "NaN"],
 )
 async def test_non_finite_numbers_are_refused_and_never_stored(
     jp_fetch: Any, workspace: Path, method: str, parts: tuple[str, ...], body: str
@@ -88,6 +89,19 @@ async def test_non_finite_numbers_are_refused_and_never_stored(
         ({"endpoint": f"${{env:NOPE:{KEY}}}"}, {}),
         ({"model": f"${{env:NOPE:sk-{PASSWORD}-0123456789}}"}, {}),
         ({"endpoint": f"${{env:NOPE:http://u:{PASSWORD}@h/v1}}"}, {}),
+    ],
+    ids=[
+        "url-password",
+        "authorization",
+        "bearer",
+        "passphrase",
+        "credential",
+        "auth",
+        "key-env",
+        "env-name",
+        "env-default",
+        "env-default-sk",
+        "env-default-url",
     ],
 )
 async def test_literal_secrets_in_disguise_are_refused_by_rest(
@@ -136,6 +150,7 @@ def _write_store(raw: bytes) -> Path:
             "NaN",
         ),
     ],
+    ids=["not-utf8", "deep", "nan"],
 )
 async def test_a_damaged_store_is_a_json_sentence_on_every_route(
     api: Api, raw: bytes, words: str
