@@ -52,8 +52,12 @@ _KEY_SHAPE = re.compile(
     r"|\b(?:Bearer|Basic|Token)\s+(?=\S*\d)[A-Za-z0-9+/_.~=\-]{8,}",
     re.IGNORECASE,
 )
-# A long run of letters and digits in both cases: a variable "name" that is a key itself.
-_RANDOM_NAME = re.compile(r"^(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])[A-Za-z0-9_]{24,}$")
+# A variable "name" that is a key itself: 20+ letters and digits with no '_' between words
+# (an Azure key is 32 hex digits), or 24+ mixing both cases and digits.
+_RANDOM_NAME = re.compile(
+    r"^(?:(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9]{20,}"
+    r"|(?=.*[a-z])(?=.*[A-Z])(?=.*[0-9])[A-Za-z0-9_]{24,})$"
+)
 
 
 def is_secret_key(name: object) -> bool:

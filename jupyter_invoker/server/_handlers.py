@@ -7,7 +7,7 @@ on a worker thread (file locks, directory walks and renders never block the even
 loop), and answers strict JSON (never ``NaN`` or ``Infinity``). Errors answer
 ``{"message": ..., "reason": ...}`` with 400 (a bad request: a literal key, an
 unknown invoker, a malformed or unreadable store, a body that is not a JSON object,
-holds a non-finite number or nests deeper than ``_BODY_DEPTH``), 403 (a path out of
+holds a non-finite number or nests too deep: ``_requests``), 403 (a path out of
 the root), 404 (no such prompt or connection, or a hidden one while the server's
 ``allow_hidden`` is off, as ``/api/contents`` answers), 409 (a connection that
 exists), 413 (a body over ``_BODY_MAX`` bytes) or 500 (anything unforeseen: a
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import math
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -52,11 +51,12 @@ from ..invokers._selection import (
     selection,
 )
 from ..invokers._status import invoker_statuses, known_invokers
-from ..invokers._store import check_configuration, check_name
+from ..invokers._store import check_name
 from ._discovery import discover
 from ._listing import ListingContext, details, summary
-from ._paths import PathRefused, prompt_file
+from ._paths import PathRefused, is_hidden, prompt_file, shortened
 from ._probe import probe_connection
+from ._requests import Refused, parse_body
 
 __all__ = ["EXCLUDE_SETTING", "NAMESPACE", "ROOT_SETTING", "routes"]
 
@@ -64,20 +64,9 @@ NAMESPACE = "jupyter-invoker"
 ROOT_SETTING = "jupyter_invoker_root"
 EXCLUDE_SETTING = "jupyter_invoker_exclude"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_BODY_MAX = 256 * 1024
-_BODY_DEPTH = 32  # objects/lists inside each other; a connection needs 3
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
-_JSON_BRACKET = re.compile(r"[\[\]{}]")
 
 T = TypeVar("T")
 Method = Callable[..., Awaitable[None]]
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def _answers(method: Method) -> Method:
@@ -87,7 +76,7 @@ def _answers(method: Method) -> Method:
     async def wrapper(self: _Handler, *args: Any) -> None:
         try:
             await method(self, *args)
-        except (_Refused, PathRefused) as exc:
+        except (Refused, PathRefused) as exc:
             self.refuse(exc.status, exc.message)
         except JupyterInvokerError as exc:  # a literal key, a malformed store, ...
             self.refuse(400, str(exc))
@@ -134,27 +123,8 @@ class _Handler(APIHandler):  # type: ignore[misc]
         self.finish(json.dumps({"message": message, "reason": self._reason}))
 
     def body(self) -> dict[str, Any]:
-        """The request's JSON object; a literal key or a non-finite number is refused."""
-        raw = self.request.body or b"{}"
-        if len(raw) > _BODY_MAX:
-            raise _Refused(413, "The request body is too large; send at most 256 KiB of JSON.")
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _Refused(400, f"The request body is not UTF-8 JSON ({exc}).") from None
-        _check_depth(text)
-        try:
-            data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-        except _NotFinite as exc:
-            raise _Refused(
-                400, f"The request body holds {exc}, which is not a finite number; send one."
-            ) from None
-        except (ValueError, RecursionError) as exc:
-            raise _Refused(400, f"The request body is not valid JSON ({exc}).") from None
-        if not isinstance(data, dict):
-            raise _Refused(400, "The request body must be a JSON object.")
-        check_configuration(data, "This request")  # literal keys: refused, never echoed
-        return data
+        """The request's JSON object (``_requests.parse_body``: strict, bounded, no key)."""
+        return parse_body(self.request.body)
 
     async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.to_thread(fn, *args)
@@ -162,11 +132,11 @@ class _Handler(APIHandler):  # type: ignore[misc]
     def prompt_path(self, path: str) -> Path:
         """The real path of a prompt path from the URL; hidden ones only with allow_hidden."""
         real = prompt_file(self.root, path)
-        if not self.allow_hidden and _hidden(self.root, path, real):
+        if not self.allow_hidden and is_hidden(self.root, path, real):
             # As /api/contents answers for a hidden file: as if it were not there.
-            raise _Refused(
+            raise Refused(
                 404,
-                f"There is no prompt file {_shown(path)!r} under the server root (hidden "
+                f"There is no prompt file {shortened(path)!r} under the server root (hidden "
                 "files and folders are not served while the server's allow_hidden is off).",
             )
         return real
@@ -178,57 +148,17 @@ class _Handler(APIHandler):  # type: ignore[misc]
         except OSError:  # a name too long, a loop: not a file that can be served
             found = False
         if not found:
-            raise _Refused(404, f"There is no prompt file {_shown(path)!r} under the server root.")
-        return path, real
-
-
-class _NotFinite(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotFinite(name)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotFinite(text)
-    return value
-
-
-def _shown(path: str) -> str:
-    return path if len(path) <= 200 else path[:200] + "..."
-
-
-def _hidden(root: Path, path: str, real: Path) -> bool:
-    """Whether the path asked for, or where it leads, passes through a hidden name."""
-    asked = any(part.startswith(".") for part in path.split("/"))
-    try:
-        target = real.relative_to(root).parts
-    except ValueError:
-        target = ()
-    return asked or any(part.startswith(".") for part in target)
-
-
-def _check_depth(text: str) -> None:
-    """Refuse JSON nested deeper than ``_BODY_DEPTH`` before parsing it (no RecursionError)."""
-    depth = 0
-    for bracket in _JSON_BRACKET.findall(_JSON_STRING.sub('""', text)):
-        depth = depth + 1 if bracket in "[{" else depth - 1
-        if depth > _BODY_DEPTH:
-            raise _Refused(
-                400,
-                f"The request body nests objects or lists more than {_BODY_DEPTH} deep; "
-                "send a JSON object of connection or selection fields.",
+            raise Refused(
+                404, f"There is no prompt file {shortened(path)!r} under the server root."
             )
+        return path, real
 
 
 def _check_invoker(name: Any) -> str:
     check_name(name, "Invoker")
     known = known_invokers()
     if name.lower() not in known:
-        raise _Refused(
+        raise Refused(
             400,
             f"No invoker is registered under {name!r}. Known invokers: {', '.join(sorted(known))}.",
         )
@@ -289,7 +219,7 @@ def _selection_json(rel: str, real: Path) -> dict[str, Any]:
 def _put_selection(rel: str, real: Path, body: dict[str, Any]) -> dict[str, Any]:
     invoker, connection = body.get("invoker"), body.get("connection")
     if (invoker is None) == (connection is None):
-        raise _Refused(
+        raise Refused(
             400,
             'Send exactly one of {"invoker": NAME} or {"connection": NAME} to select how '
             "this prompt runs (DELETE clears the selection).",
@@ -299,7 +229,7 @@ def _put_selection(rel: str, real: Path, body: dict[str, Any]) -> dict[str, Any]
     else:
         configuration = body.get("configuration")
         if configuration is not None and not isinstance(configuration, dict):
-            raise _Refused(400, "`configuration` must be a JSON object of connection fields.")
+            raise Refused(400, "`configuration` must be a JSON object of connection fields.")
         select_invoker(real, _check_invoker(invoker), configuration=configuration)
     return _selection_json(rel, real)
 
@@ -346,7 +276,7 @@ def _list_connections() -> dict[str, Any]:
 def _get_connection(name: str) -> dict[str, Any]:
     connection = get_connection(name)
     if connection is None:
-        raise _Refused(404, f"There is no connection named {name!r}.")
+        raise Refused(404, f"There is no connection named {name!r}.")
     return _connection_reply(connection, defaults())
 
 
@@ -355,12 +285,12 @@ def _save_connection(url_name: str | None, body: dict[str, Any]) -> tuple[int, d
     invoker = _check_invoker(body.get("invoker"))
     configuration = body.get("configuration") or {}
     if not isinstance(configuration, dict):
-        raise _Refused(400, "`configuration` must be a JSON object of connection fields.")
+        raise Refused(400, "`configuration` must be a JSON object of connection fields.")
     configuration = dict(configuration)
     key_env = body.get("key_env")
     if key_env:
         if not isinstance(key_env, str) or not _ENV_NAME.match(key_env):
-            raise _Refused(
+            raise Refused(
                 400,
                 f"`key_env` must be the name of an environment variable (e.g. OPENAI_API_KEY), "
                 f"not {key_env!r}.",
@@ -368,7 +298,7 @@ def _save_connection(url_name: str | None, body: dict[str, Any]) -> tuple[int, d
         configuration["key" if invoker == "serverless" else "api_key"] = f"${{env:{key_env}}}"
     if url_name is None:
         if get_connection(name) is not None:
-            raise _Refused(
+            raise Refused(
                 409, f"A connection named {name!r} already exists; edit it or choose another name."
             )
         save_connection(name, invoker, configuration, create=True)
@@ -407,7 +337,7 @@ class ConnectionHandler(_Handler):
     @_answers
     async def put(self, name: str) -> None:
         if await self.off_loop(get_connection, name) is None:
-            raise _Refused(404, f"There is no connection named {name!r} to change.")
+            raise Refused(404, f"There is no connection named {name!r} to change.")
         _, reply = await self.off_loop(_save_connection, name, self.body())
         self.answer(reply)
 
@@ -415,7 +345,7 @@ class ConnectionHandler(_Handler):
     @_answers
     async def delete(self, name: str) -> None:
         if not await self.off_loop(delete_connection, name):
-            raise _Refused(404, f"There is no connection named {name!r}.")
+            raise Refused(404, f"There is no connection named {name!r}.")
         self.set_status(204)
         self.finish()
 
@@ -427,7 +357,7 @@ class ConnectionTestHandler(_Handler):
         self.body()  # refuses a literal key even here
         connection = await self.off_loop(get_connection, name)
         if connection is None:
-            raise _Refused(404, f"There is no connection named {name!r} to test.")
+            raise Refused(404, f"There is no connection named {name!r} to test.")
         self.answer(await probe_connection(connection))
 
 

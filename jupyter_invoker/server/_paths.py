@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-__all__ = ["PathRefused", "prompt_file", "relative"]
+__all__ = ["PathRefused", "is_hidden", "prompt_file", "relative", "shortened"]
 
 
 class PathRefused(Exception):
@@ -27,7 +27,7 @@ class PathRefused(Exception):
 
 
 def _check_text(path: str) -> PurePosixPath:
-    shown = path if len(path) <= 200 else path[:200] + "..."
+    shown = shortened(path)
     if not path or "\x00" in path or "\\" in path:
         raise PathRefused(
             400, f"The prompt path {shown!r} is not valid; give it relative to the server root."
@@ -71,3 +71,18 @@ def prompt_file(root: Path, path: str) -> Path:
 def relative(root: Path, real: Path) -> str:
     """``real`` (under ``root``) as the POSIX path the REST routes use."""
     return real.relative_to(root).as_posix()
+
+
+def shortened(path: str) -> str:
+    """``path`` as a message may quote it: at most 200 characters."""
+    return path if len(path) <= 200 else path[:200] + "..."
+
+
+def is_hidden(root: Path, path: str, real: Path) -> bool:
+    """Whether the path asked for, or where it leads, passes through a hidden name."""
+    asked = any(part.startswith(".") for part in path.split("/"))
+    try:
+        target = real.relative_to(root).parts
+    except ValueError:
+        target = ()
+    return asked or any(part.startswith(".") for part in target)

@@ -32,7 +32,7 @@ from ._fake_server import FakeServer, Reply, chat_body
 from .conftest import FAKE_KEY, PromptWriter
 
 PASSWORD = "PASS-w0rd-LEAK-42"
-KEY = "ghp_LEAKLEAKLEAKLEAKLEAK0123456789"
+KEY = "a3f9c2e18b7d4f6a9e0c1b2d3e4f5a6b"  # shaped like an Azure key: no known prefix
 SHAPES: list[dict[str, Any]] = [
     {"base_url": f"http://user:{PASSWORD}@127.0.0.1:9/v1"},
     {"default_headers": {"Authorization": f"Bearer {PASSWORD}"}},
@@ -41,7 +41,7 @@ SHAPES: list[dict[str, Any]] = [
     {"credential": PASSWORD},
     {"auth": PASSWORD},
     {"api_key": f"${{env:{KEY}}}"},
-    {"base_url": f"${{env:NOPE:{KEY}}}"},
+    {"base_url": f"${{env:NOPE:sk-proj-{PASSWORD}-0123456789}}"},
     {"base_url": f"${{env:NOPE:http://u:{PASSWORD}@h/v1}}"},
     {"timeout": float("inf")},
     {"temperature": float("nan")},

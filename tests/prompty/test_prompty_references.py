@@ -93,6 +93,7 @@ def test_env_default_may_contain_colons(write: Write) -> None:
         ("template: ${env:JI_TEST_A}\n", "template"),
         ("extra:\n  note: ${env:JI_TEST_A}\n", "extra.note"),
     ],
+    ids=["sample", "input-default", "parameters", "nested-sample", "template", "extra"],
 )
 def test_env_outside_model_configuration_is_refused_naming_the_field(
     write: Write, monkeypatch: pytest.MonkeyPatch, yaml_text: str, field: str
