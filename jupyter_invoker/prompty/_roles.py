@@ -7,9 +7,9 @@ A role marker is a line holding only ``system:``, ``user:`` or ``assistant:``
 (case-insensitive, optionally ``#`` before it, spaces allowed around). As in
 Prompty 0.1.50: text before the first marker is the system message, each message's
 content is ``strip()``-ed and a message left empty is dropped. Unlike Prompty 0.1.50:
-a body without any marker is one *user* message (DESIGN §4), an empty message in the
-middle is dropped instead of failing, and a marker on the very last line (no newline
-after it) is a marker, not text.
+a body without any marker is one *user* message (a plain prompt is what a user
+asks), an empty message in the middle is dropped instead of failing, and a marker on
+the very last line (no newline after it) is a marker, not text.
 
 ``from_input(i)`` says whether character ``i`` came from a ``{{ ... }}`` expression;
 a marker whose colon or surrounding line breaks came from one is not a marker (see

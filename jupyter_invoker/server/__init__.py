@@ -1,4 +1,4 @@
-"""The jupyter_server extension: the sidebar's REST routes (DESIGN §11).
+"""The jupyter_server extension: the REST routes the prompts sidebar works through.
 
     jupyter server --ServerApp.jpserver_extensions="{'jupyter_invoker': True}"
     curl -H "Authorization: token $TOKEN" http://127.0.0.1:8888/jupyter-invoker/prompts
@@ -35,7 +35,7 @@ ever holds a secret: keys appear only as ``${env:VAR}``, literal keys in a file 
 ``Prompt``: ``path``, ``folder``, ``name``, ``description``, ``api`` (chat |
 completion), ``asks_for`` (the invoker its file names), ``selected`` (``{invoker,
 connection}`` or null), ``inputs`` (``{name: {type, description, required,
-default?}}``), ``error`` (null or the load error), and, beyond DESIGN §11 for the
+default?}}``), ``error`` (null or the load error), and, for the sidebar's
 status column: ``runs_on`` (``{invoker, connection}`` that would run it now: selection
 > file, with the per-invoker default connection), ``ready`` (it would run now),
 ``needs`` (what it lacks), ``status_error`` (a selection naming a deleted connection), ``version`` (an

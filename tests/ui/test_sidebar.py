@@ -1,6 +1,6 @@
 """The prompts sidebar in a real JupyterLab (and Notebook 7) in Debian's Chromium.
 
-The story of DESIGN §11: open the sidebar, see ``capital.prompty``, create a named
+The sidebar's story: open it, see ``capital.prompty``, create a named
 connection to a real ``transformers serve`` on loopback (key given as a variable's
 NAME), test it, select it for the prompt, run ``%invoke`` in a notebook in the same
 page and read that the connection's invoker answered Paris; switch back to local and
