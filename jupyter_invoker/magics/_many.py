@@ -2,10 +2,11 @@
 
     results = run_many(shell, jobs, inputs, opts, body)   # ExecutionResult, one per invoker
 
-API invokers run concurrently on one event loop in a worker thread (``execute_async``,
-streaming into their own pane); local runs go one after another on the calling thread
-meanwhile (the model runs in a greenlet there: a second OS thread would get its own OpenMP pool and slow it). The answers stand side by
-side in one display, each headed by invoker, model, tokens and time. A failure shows
+API invokers run concurrently on one event loop in a worker thread (``execute_async``
+through ``run_in_background``, streaming into their own pane); local runs go one after
+another on the calling thread meanwhile (the model runs in a greenlet there: a second OS
+thread would get its own OpenMP pool and slow it). The answers stand side by side in one
+display, each headed by invoker, model, tokens and time. A failure shows
 in its pane; the first one is raised once every run has ended. Interrupting cancels
 the API calls (their connections close) and stops the local run within one step.
 """
@@ -13,15 +14,13 @@ the API calls (their connections close) and stops the local run within one step.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import re
-import threading
 import time
 from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..invokers import ExecutionResult, execute_async
+from ..invokers import ExecutionResult, execute_async, run_in_background
 from ._body import check_patterns, compile_body, run_local
 from ._display import LiveOutput
 from ._names import choose_model, input_advice
@@ -31,46 +30,8 @@ from ._plan import Job, completion_text, header, interrupted, local_options
 __all__ = ["run_many"]
 
 
-class _Background:
-    """Coroutines gathered on a fresh loop in a worker thread; cancellable from here."""
-
-    def __init__(self, coroutines: list[Any]) -> None:
-        self.outcomes: list[Any] = []
-        self._task: asyncio.Task[Any] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-
-        async def main() -> None:
-            self._loop = asyncio.get_running_loop()
-            self._task = asyncio.current_task()
-            self._ready.set()
-            self.outcomes = list(await asyncio.gather(*coroutines, return_exceptions=True))
-
-        def target() -> None:
-            try:
-                asyncio.run(main())
-            finally:
-                self._ready.set()
-
-        self._thread = threading.Thread(
-            target=contextvars.copy_context().run, args=(target,), name="jupyter_invoker-many"
-        )
-        self._thread.start()
-
-    def wait(self) -> None:
-        try:
-            while self._thread.is_alive():
-                self._thread.join(0.05)
-        except BaseException:
-            self.cancel()
-            raise
-
-    def cancel(self) -> None:
-        self._ready.wait(1)
-        loop, task = self._loop, self._task
-        if loop is not None and task is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(task.cancel)
-        self._thread.join(5)
+async def _gather(coroutines: list[Any]) -> list[Any]:
+    return list(await asyncio.gather(*coroutines, return_exceptions=True))
 
 
 def run_many(
@@ -110,7 +71,9 @@ def run_many(
     ]
     live.start()
     started = time.perf_counter()
-    background = _Background(coroutines) if coroutines else None
+    background = (
+        run_in_background(_gather(coroutines), name="jupyter_invoker-many") if coroutines else None
+    )
     try:
         for i in local:
             assert lm is not None
@@ -123,8 +86,7 @@ def run_many(
                 outcomes[i] = exc
             _show(live, i, jobs[i].title, outcomes[i])
         if background is not None:
-            background.wait()
-            for i, outcome in zip(api, background.outcomes, strict=False):
+            for i, outcome in zip(api, background.result(), strict=False):
                 outcomes[i] = outcome
                 _show(live, i, jobs[i].title, outcome)
     except BaseException as exc:

@@ -32,7 +32,6 @@ from ._names import check_input_names, check_required_inputs
 from ._parse import InvokeOptions
 
 __all__ = [
-    "LOCAL",
     "Job",
     "canonical",
     "completion_text",
@@ -44,7 +43,6 @@ __all__ = [
     "set_kernel_default",
 ]
 
-LOCAL = frozenset({"local", "huggingface"})
 _kernel: dict[str, str] = {}  # "invoker": the name `%invoker use NAME` chose for this kernel
 
 
@@ -100,9 +98,16 @@ class Job:
     content: Any = None  # what the local model runs: text, a batch, chat messages
 
 
+def _as_typed(name: str) -> str:
+    """A checked invoker or connection name; an alias stays as typed (``huggingface``), so
+    the header can say what ran it (``local (huggingface)``)."""
+    checked, is_connection = canonical(name)
+    return checked if is_connection else name.strip().lower()
+
+
 def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[Job]:
     """One :class:`Job` per invoker the prompt runs on (see the module docstring)."""
-    names: list[str | None] = [canonical(n)[0] for n in opts.invokers]
+    names: list[str | None] = [_as_typed(n) for n in opts.invokers]
     is_prompty = isinstance(target, Prompty)
     if not names:
         if is_prompty and selection(target.path):
@@ -120,13 +125,14 @@ def plan_jobs(opts: InvokeOptions, target: Any, inputs: dict[str, Any]) -> list[
         check_required_inputs(target, inputs)
     jobs = []
     for name in names:
-        if not is_prompty and name in LOCAL:  # prompt text on the local model: no store read
+        local = name is not None and InvokerFactory.is_local(name)
+        if not is_prompty and local:  # prompt text on the local model: no store read
             jobs.append(Job(str(name), name, True, None, target))
             continue
         prompty = target if is_prompty else _literal_prompty(target)
         resolved, run_prompty = plan(prompty, name)
         title = name if name and name != resolved else resolved
-        if resolved not in LOCAL:
+        if not InvokerFactory.is_local(resolved):
             jobs.append(Job(title, name, False, prompty))
         elif is_prompty:
             jobs.append(Job(title, name, True, run_prompty, prepare(run_prompty, inputs)))
