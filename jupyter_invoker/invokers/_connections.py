@@ -23,6 +23,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..exceptions import InvokerConfigError
+from ._registry import InvokerFactory
+from ._status import configuration_needs
 from ._store import (
     ENV_REFERENCE,
     check_configuration,
@@ -45,8 +47,6 @@ __all__ = [
 
 
 def _canonical(invoker: str) -> str:
-    from ._registry import InvokerFactory
-
     check_name(invoker, "Invoker")
     return InvokerFactory.canonical_name(invoker)
 
@@ -160,8 +160,6 @@ def clear_default(invoker: str) -> None:
 
 def connection_json(connection: Mapping[str, Any]) -> dict[str, Any]:
     """The REST shape of a stored connection: references only, plus ``key_set``/``needs``."""
-    from ._status import configuration_needs
-
     config: dict[str, Any] = dict(connection.get("configuration") or {})
     variables = [
         match.group(1)

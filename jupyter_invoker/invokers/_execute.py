@@ -35,10 +35,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._secrets import StreamRedactor, redact, secret_values
+from ..prompty import load, prepare
+from ..prompty._config import normalize_configuration
 from ._base import Invoker, run_sync
 from ._registry import InvokerFactory
 from ._result import ExecutionResult, as_result
 from ._selection import RunChoice, resolve_run
+from ._store import store_path
 
 if TYPE_CHECKING:
     from ..prompty import Prompty
@@ -49,8 +52,6 @@ OnChunk = Callable[[str], Any]
 
 
 def _load(prompt: Any) -> Prompty:
-    from ..prompty import load
-
     if isinstance(prompt, str | os.PathLike):
         return load(prompt)
     return prompt  # type: ignore[no-any-return]
@@ -89,24 +90,18 @@ def plan(
 
 
 def _field_names(configuration: Mapping[str, Any] | None, invoker: str) -> set[str]:
-    from ..prompty._config import normalize_configuration
-
     if not configuration:
         return set()
     return set(normalize_configuration(configuration, invoker, where="the configuration"))
 
 
 def _origin(choice: RunChoice, prompty: Prompty) -> str:
-    from ._store import store_path
-
     if choice.connection is not None:
         return f"connection {choice.connection!r} (in the invoker store {store_path()})"
     return f"the selection for {prompty.path} (in the invoker store {store_path()})"
 
 
 def _prepare(prompty: Prompty, inputs: Mapping[str, Any] | None) -> Any:
-    from ..prompty import prepare
-
     return prepare(prompty, inputs)
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import InvokerConfigError
+from ..models import resolve_model
 from ._base import Invoker
 from ._result import ExecutionResult
 
@@ -95,8 +96,6 @@ def model_lock(lm: LanguageModel) -> threading.RLock:
 
 def model_key(name: str | None) -> str:
     """The cache key of a model name (``None``: the embedded default)."""
-    from ..models import resolve_model
-
     return resolve_model(name)
 
 

@@ -41,6 +41,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionChunk
 
 from .._secrets import Secret, reveal
 from ..exceptions import InvokerConfigError, InvokerResponseError
+from ..prompty import resolve_configuration
 from ._base import Invoker
 from ._errors import CallContext, map_error, with_retries
 from ._result import ExecutionResult
@@ -122,8 +123,6 @@ class OpenAICompatibleInvoker(Invoker):
     # -- configuration -----------------------------------------------------------
     def configuration(self) -> dict[str, Any]:
         """The prompt's configuration with ``${env:}`` resolved (secrets stay wrapped)."""
-        from ..prompty import resolve_configuration
-
         return dict(resolve_configuration(self.prompty))
 
     def call_context(self, config: Mapping[str, Any], endpoint: str, **kw: Any) -> CallContext:

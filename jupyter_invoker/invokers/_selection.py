@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..exceptions import InvokerConfigError
+from ._registry import InvokerFactory
 from ._store import (
     CONFIG_DIR_ENV,
     check_configuration,
@@ -177,8 +178,6 @@ def resolve_run(
     ``store``: data already read with ``read_store()`` (the server's listing reads once);
     ``resolved``: ``prompt_path`` is already absolute with symlinks resolved.
     """
-    from ._registry import InvokerFactory
-
     data = read_store() if store is None else store
     key = os.fspath(prompt_path) if resolved else selection_key(prompt_path)
     entry: dict[str, Any] | None

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..exceptions import PatchingError
+from ._figure import bundle, patch_figure
 from ._sites import SITES
 
 __all__ = ["PatchResult"]
@@ -124,16 +125,12 @@ class PatchResult:
 
     def figure(self, other: PatchResult | None = None) -> Any:
         """The heatmap as a plotly ``go.Figure`` (with ``other``: both and their difference)."""
-        from ._figure import patch_figure
-
         return patch_figure(self, other)
 
     def show(self, other: PatchResult | None = None) -> None:
         """Display the heatmap (a plain plotly output: it renders in a reopened notebook,
         with no kernel); ``other`` puts a second result and the difference beside it."""
         from IPython.display import display
-
-        from ._figure import bundle
 
         display(bundle(self.figure(other)), raw=True)
 

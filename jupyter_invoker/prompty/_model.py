@@ -20,6 +20,7 @@ from typing import Any
 
 from .._secrets import Secret
 from ._config import canonical_invoker, invoker_name, normalize_configuration
+from ._render import render
 
 __all__ = ["Prompty", "PromptyInput", "PromptyModel", "copy_data"]
 
@@ -104,8 +105,6 @@ class Prompty:
 
         Inputs are merged as: ``inputs`` given here > ``inputs.<name>.default`` > ``sample``.
         """
-        from ._render import render
-
         return render(self, inputs)
 
     def with_overrides(

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from ..exceptions import ModelLoadError, TracingError
+from ..models import resolve_model
 from ._contexts import Generator
 from ._handles import ModuleHandle, missing_attribute
 
@@ -55,8 +56,6 @@ class LanguageModel:
                 or type(hf_model).__name__
             )
         else:
-            from ..models import resolve_model
-
             self.name = resolve_model(name_or_path)
             kwargs = dict(from_pretrained_kwargs)
             if dtype is not None:
