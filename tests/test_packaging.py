@@ -102,6 +102,8 @@ def test_ci_runs_the_readme_test_command() -> None:
     # Lab opens at the repository root (README, tests, benchmarks in reach) on the quickstart.
     assert "--ServerApp.root_dir=." in commands["main"]
     assert "--LabApp.default_url=/lab/tree/notebooks/01_tracing.ipynb" in commands["main"]
+    # The sidebar lists the notebooks' prompts, not the test suite's fixtures.
+    assert "--JupyterInvoker.exclude=tests" in commands["main"]
     out = subprocess.run(
         ["bash", "-c", "sed -n '/^```bash test$/{n;p}' README.md"],
         cwd=ROOT, capture_output=True, text=True, check=True,
