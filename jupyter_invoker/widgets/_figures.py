@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 MIME = "application/vnd.plotly.v1+json"
+# Our JupyterLab extension's renderer, ranked above plotly's, draws the MIME figure
+# with Plotly.react on every update (plotly's own renderer ignores updates).
+LIVE_MIME = "application/vnd.jupyter-invoker.plotly+json"
 MAX_TRAJECTORY_POSITIONS = 32
 _FONT = {"family": "monospace", "size": 11}
 
@@ -362,7 +365,7 @@ def bundle(fig: go.Figure) -> dict[str, Any]:
     """The display bundle: plotly's MIME output (as its renderer builds it) and a text line."""
     as_json = json.loads(pio.to_json(fig.to_plotly_json(), validate=False, remove_uids=False))
     title = fig.layout.title.text or "figure"
-    return {MIME: as_json, "text/plain": f"<plotly figure: {title}>"}
+    return {LIVE_MIME: {"source": MIME}, MIME: as_json, "text/plain": f"<plotly figure: {title}>"}
 
 
 def bundle_bytes(fig: go.Figure) -> int:

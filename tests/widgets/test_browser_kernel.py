@@ -13,6 +13,7 @@ import pytest
 pytestmark = pytest.mark.slow  # a real kernel
 
 MIME = "application/vnd.plotly.v1+json"
+LIVE = "application/vnd.jupyter-invoker.plotly+json"  # our renderer's marker
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 SETUP = """
@@ -90,7 +91,9 @@ def test_controls_update_the_figure_in_place(kernel: Any) -> None:
     displays = [m for m in shown if m["msg_type"] == "display_data"]
     assert [WIDGET in m["content"]["data"] for m in displays] == [True, False]
     figure = displays[1]["content"]
-    assert set(figure["data"]) == {MIME, "text/plain"}  # plotly's own renderer, no HTML/script
+    # plotly's own figure, our renderer's marker beside it, no HTML/script
+    assert set(figure["data"]) == {LIVE, MIME, "text/plain"}
+    assert figure["data"][LIVE] == {"source": MIME}
     display_id = figure["transient"]["display_id"]
     assert figure["data"][MIME]["layout"]["title"]["text"].startswith("Logit lens")
 
