@@ -4,11 +4,14 @@
     browser = ji.show(generator)                 # controls + one plotly figure
     browser = ji.show(result, view="attention")  # an ExecutionResult of a local run
     ji.show({"model.layers.3": hidden}, view="module")     # a dict of saved tensors
+    ji.widgets.worth_showing(result)             # False: nothing saved reads as a figure
 
 Layers: ``_source`` (a traced run -> one record per prompt), ``_reduce*`` (tensors ->
-small float32 grids, no IPython), ``_figures`` (plotly figures), ``_views`` (one view
--> one figure) and ``_browser`` (the ipywidgets controls, updating the figure's own
-display in place).
+small float32 grids, no IPython), ``_scale`` and ``_diff`` (colour scales,
+differences), ``_figures*`` (plotly figures), ``_spec`` / ``_choose`` / ``_views``
+(one view -> one figure), ``_controls`` and ``_browser`` (the ipywidgets controls,
+updating the figure's own display in place, redrawn on screen by this package's
+JupyterLab renderer).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from ._reduce_lens import LAYOUTS
 
 if TYPE_CHECKING:
     from ._browser import show
+    from ._choose import worth_showing
 
-__all__ = ["LAYOUTS", "show"]
+__all__ = ["LAYOUTS", "show", "worth_showing"]
 
 
 def __getattr__(name: str) -> Any:
@@ -28,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from ._browser import show
 
         return show
+    if name == "worth_showing":  # no plotly: the magics ask before showing anything
+        from ._choose import worth_showing
+
+        return worth_showing
     raise AttributeError(f"module 'jupyter_invoker.widgets' has no attribute {name!r}")

@@ -1,16 +1,19 @@
-"""The live activation browser: ipywidgets controls above one plain plotly output.
+"""The live activation browser: ipywidgets controls above one plotly figure output.
 
     browser = show(generator)                     # displays controls + figure
     browser.update(view="attention", layer=3)     # same as moving the controls
     browser.update(invoke=0, row=1)               # batch row 1 of generator.invoke 0
+    browser.update(view="residual_norm", scale="log", diff=1)
     browser.figure                                # the go.Figure shown now
     browser.sent                                  # figures sent so far (one per change)
 
-The figure is its own display output (``application/vnd.plotly.v1+json`` with a
-display id), never inside a widget: the controls replace it in place with
-``update_display``, so the notebook keeps the last view as plain plotly output that a
-reopened, untrusted, kernel-less notebook (or VS Code) still renders (DESIGN §6).
-Each control change sends exactly one figure.
+The figure is its own display output, never inside a widget: its bundle holds
+plotly's ``application/vnd.plotly.v1+json`` (with the figure's own step slider) and
+the marker of this package's JupyterLab renderer. The controls replace the output in
+place with ``update_display``; in JupyterLab and Notebook 7 that renderer redraws it
+with ``Plotly.react`` (plotly's own renderer would keep the first figure on screen),
+and the notebook saves the view last shown, which a reopened, untrusted, kernel-less
+notebook, VS Code or nbviewer still render with plotly. Each change sends one figure.
 """
 
 from __future__ import annotations
@@ -21,25 +24,17 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..exceptions import ViewError
+from ._controls import Controls, changes_for
 from ._figures import bundle, bundle_bytes
 from ._source import Capture, collect
-from ._views import (
-    MAX_TOP_K,
-    VIEWS,
-    ViewSpec,
-    attention_available,
-    build,
-    default_module,
-    family_choices,
-    module_choices,
-    resolve,
-)
+from ._spec import ViewSpec, resolve
+from ._views import build
 
 __all__ = ["ActivationBrowser", "show"]
 
 
 class ActivationBrowser:
-    """Controls (view, module, invoke, step, position, top-k, token) and one figure."""
+    """Controls (those that apply to the current view) and one figure."""
 
     def __init__(self, capture: Capture, spec: ViewSpec) -> None:
         self.capture = capture
@@ -49,21 +44,22 @@ class ActivationBrowser:
         self.error: str | None = None
         self._display_id = f"ji-browser-{uuid.uuid4().hex}"
         self._handle: Any = None
-        self._controls: dict[str, Any] = {}
-        self._syncing = False
+        self._controls: Controls | None = None
 
     # ------------------------------------------------------------------ state
     def update(self, **changes: Any) -> None:
         """Rebuild the figure with ``changes`` to the view (the keywords of :func:`show`:
         ``view``, ``invoke``, ``row``, ``step``, ``module``, ``position``, ``top_k``,
-        ``layer``, ``head``, ``track``, ``max_cells``, ``compare``) and replace the
-        displayed one in place. Returns None, so a cell ending in ``browser.update(...)``
-        adds no second copy of the figure; the new one is ``browser.figure``."""
+        ``layer``, ``head``, ``track``, ``max_cells``, ``compare``, ``diff``, ``scale``)
+        and replace the displayed one in place. Returns None, so a cell ending in
+        ``browser.update(...)`` adds no second copy of the figure; the new one is
+        ``browser.figure``. A refused change raises a ViewError and changes nothing."""
         spec = resolve(self.capture, changes, self.spec)
         self.figure = build(self.capture, spec)
         self.spec = spec
         self.error = None
-        self._sync_controls()
+        if self._controls is not None:
+            self._controls.sync(self.capture, self.spec)
         self._send()
 
     def bundle(self) -> dict[str, Any]:
@@ -75,12 +71,17 @@ class ActivationBrowser:
         """Bytes of the current figure's display bundle, as a kernel sends it."""
         return bundle_bytes(self.figure)
 
+    @property
+    def controls(self) -> dict[str, Any]:
+        """The control widgets by name (built on first use)."""
+        return self._control_box().widgets
+
     # ------------------------------------------------------------------ display
     def display(self) -> None:
         """Show the controls and the figure (again)."""
         from IPython.display import display
 
-        display(self._control_box())
+        display(self._control_box().bundle(), raw=True)
         self._handle = display(self.bundle(), raw=True, display_id=self._display_id)
         self.sent += 1
 
@@ -97,126 +98,20 @@ class ActivationBrowser:
             self._handle.update(self.bundle(), raw=True)
             self.sent += 1
 
-    # ------------------------------------------------------------------ controls
-    def _control_box(self) -> Any:
-        import ipywidgets as w
+    def _control_box(self) -> Controls:
+        if self._controls is None:
+            self._controls = Controls(self._on_change)
+            self._controls.sync(self.capture, self.spec)
+        return self._controls
 
-        run = self.capture.run(self.spec.invoke)
-        views = [v for v in VIEWS if v != "attention" or attention_available(run)]
-        if self.capture.model is None and "logit_lens" in views:
-            views.remove("logit_lens")
-        layout = w.Layout(width="auto")
-        style = {"description_width": "initial"}
-        c = self._controls
-        c["view"] = w.Dropdown(
-            options=views, value=self.spec.view, description="view", style=style, layout=layout
-        )
-        c["module"] = w.Dropdown(options=self._modules(), value=self._module_value(),
-                                 description="module", style=style, layout=w.Layout(width="320px"))  # fmt: skip
-        c["invoke"] = w.Dropdown(options=self._invokes(), value=run.invoke, description="prompt",
-                                 style=style, layout=layout)  # fmt: skip
-        c["row"] = w.Dropdown(options=self._rows(), value=run.row, description="row", style=style,
-                              layout=w.Layout(width="auto", display=self._row_display()))  # fmt: skip
-        c["step"] = w.SelectionSlider(options=self._steps(), value=self._step_value(), description="step",
-                                      continuous_update=False, style=style)  # fmt: skip
-        c["position"] = w.IntText(value=self._position_value(), description="position", style=style,
-                                  layout=w.Layout(width="150px"))  # fmt: skip
-        c["top_k"] = w.BoundedIntText(value=self.spec.top_k, min=1, max=MAX_TOP_K, description="top-k",
-                                      style=style, layout=w.Layout(width="120px"))  # fmt: skip
-        c["track"] = w.Text(value=self.spec.track or "", placeholder="token to follow", description="token",
-                            continuous_update=False, style=style, layout=w.Layout(width="200px"))  # fmt: skip
-        c["message"] = w.HTML(value="")
-        for name in ("view", "module", "invoke", "row", "step", "position", "top_k", "track"):
-            c[name].observe(self._on_change(name), names="value")
-        return w.VBox([w.HBox([c["view"], c["module"], c["invoke"], c["row"]]),
-                       w.HBox([c["step"], c["position"], c["top_k"], c["track"]]), c["message"]])  # fmt: skip
-
-    def _invokes(self) -> list[tuple[str, int]]:
-        """One entry per ``generator.invoke``: its prompt, or its batch size."""
-        entries: dict[int, str] = {}
-        for run in self.capture.runs:
-            if run.invoke not in entries:
-                batch = f"invoke {run.invoke}: batch of {run.rows} rows"
-                entries[run.invoke] = batch if run.rows > 1 else run.label
-        return [(label, invoke) for invoke, label in entries.items()]
-
-    def _rows(self) -> list[tuple[str, int]]:
-        """The batch rows of the current invoke, each with its prompt."""
-        invoke = self.capture.run(self.spec.invoke).invoke
-        return [(r.label.partition(" row ")[2] or r.label, r.row)
-                for r in self.capture.runs if r.invoke == invoke]  # fmt: skip
-
-    def _row_display(self) -> str:
-        """The row menu shows only for a batch of more than one row."""
-        return "flex" if len(self._rows()) > 1 else "none"
-
-    def _modules(self) -> list[str]:
-        run = self.capture.run(self.spec.invoke)
-        if self.spec.view == "family":
-            return family_choices(run)
-        return module_choices(run)
-
-    def _module_value(self) -> str | None:
-        options = self._modules()
-        if self.spec.module in options:
-            return self.spec.module
-        if self.spec.view == "family":
-            return options[-1] if options else None
-        return default_module(self.capture.run(self.spec.invoke))
-
-    def _steps(self) -> list[tuple[str, int]]:
-        return [(str(s), s) for s in self.capture.run(self.spec.invoke).step_list]
-
-    def _step_value(self) -> int:
-        steps = self.capture.run(self.spec.invoke).step_list
-        return self.spec.step if self.spec.step in steps else steps[-1]
-
-    def _position_value(self) -> int:
-        run = self.capture.run(self.spec.invoke)
-        last = run.step_position(run.step_list[-1]) if run.step_list[-1] else run.n_prompt - 1
-        return last if self.spec.position is None else self.spec.position
-
-    def _on_change(self, name: str) -> Any:
-        def handler(change: dict[str, Any]) -> None:
-            if self._syncing:
-                return
-            value = change["new"]
-            changes: dict[str, Any] = {name: value}
-            if name == "track":
-                changes[name] = value or None
-            if name == "module" and self.spec.view not in ("module", "family"):
-                changes["view"] = "module"
-            if name == "view" and value in ("module", "family"):
-                changes["module"] = None
-            try:
-                self.update(**changes)
-            except ViewError as exc:
-                self.error = str(exc)
-                self._controls["message"].value = f"<span style='color:#b00'>{exc}</span>"
-
-        return handler
-
-    def _sync_controls(self) -> None:
-        """Controls follow the spec without firing (one change sends one figure)."""
-        c = self._controls
-        if not c:
-            return
-        self._syncing = True
+    def _on_change(self, name: str, value: Any) -> None:
         try:
-            c["view"].value = self.spec.view
-            run = self.capture.run(self.spec.invoke)
-            c["invoke"].value = run.invoke
-            c["row"].options = self._rows()
-            c["row"].value = run.row
-            c["row"].layout.display = self._row_display()
-            c["module"].options = self._modules()
-            c["module"].value = self._module_value()
-            c["step"].options = self._steps()
-            c["step"].value = self._step_value()
-            c["position"].value = self._position_value()
-            c["message"].value = ""
-        finally:
-            self._syncing = False
+            self.update(**changes_for(self.capture, self.spec, name, value))
+        except ViewError as exc:
+            self.error = str(exc)
+            controls = self._control_box()
+            controls.sync(self.capture, self.spec)  # the controls say what is shown
+            controls.show_error(str(exc))
 
 
 def show(
@@ -232,14 +127,17 @@ def show(
 
     ``source``: a traced ``Generator``, an ``ExecutionResult`` of a local run, an
     ``Invoker`` or a ``{module_path: tensor}`` dict. ``view``: one of ``logit_lens``,
-    ``residual_norm``, ``module``, ``family``, ``attention`` (default: the logit lens
-    when the model allows it). ``invoke``: which ``generator.invoke`` (default: the
-    first that saved something); ``row``: which row of a batched invoke
-    (``generator.invoke([a, b])``; default 0); ``step``: where the step slider starts.
-    ``options``: ``module``, ``position``, ``top_k`` (1..20), ``layer``, ``head``,
-    ``track``, ``max_cells`` (see ``ViewSpec``), and ``compare``: other invoke numbers
-    whose logit lens is shown side by side with this one. A wrong type or value raises
-    a ViewError naming the valid ones.
+    ``residual_norm``, ``module``, ``family``, ``attention``, ``top_tokens`` (default:
+    the logit lens when the model allows it; the top tokens when only the logits were
+    saved). ``invoke``: which ``generator.invoke`` (default: the first that saved
+    something); ``row``: which row of a batched invoke (``generator.invoke([a, b])``;
+    default 0); ``step``: where the step slider starts. ``options``: ``module``,
+    ``position`` (a long prompt's window ends there), ``top_k`` (1..20), ``layer``,
+    ``head``, ``track``, ``max_cells`` (see ``ViewSpec``), ``compare`` (invoke numbers
+    whose logit lens goes side by side), ``diff`` (an invoke number to subtract, or
+    ``"step"``: each token minus the one before) and ``scale`` (``robust``, ``full``
+    or ``log``: the colour scale of norms and activations). A wrong type or value
+    raises a ViewError naming the valid ones.
     """
     capture = collect(source)
     spec = resolve(capture, {"view": view, "invoke": invoke, "row": row, "step": step, **options})

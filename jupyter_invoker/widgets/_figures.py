@@ -1,52 +1,55 @@
 """Plotly figures from reductions: plain ``go.Figure``s, shown as plotly's own MIME type.
 
-    fig = grid_figure(grid, steps)              # any Grid (residual, module, family)
-    fig = lens_figure(data, run, decode, lens, steps)
+    fig = grid_figure(grid, steps, colours=colour_scale(grid.z, "robust", signed=False))
     fig = attention_figure(data, run, steps)
-    bundle(fig)  # {"application/vnd.plotly.v1+json": ..., "text/plain": ...}
+    bundle(fig)  # {LIVE_MIME: marker, "application/vnd.plotly.v1+json": ..., "text/plain": ...}
 
 Arrays go out as float32 (plotly's binary encoding), axes are numeric with token
-labels as tick text (so repeated tokens stay separate columns), one colour scale per
-view, and the title says view, module, step and reductions. A generate run's step
-slider lives in the figure itself: each step shows the prefix of the token axis up to
-that step's token (a relayout of the axis range, no data repeated), so stepping works
-with no kernel. No FigureWidget, no script, no CDN.
+labels as tick text (so repeated tokens stay separate columns; a grid's token axis
+counts absolute positions, so its hover names the position even in a moved window),
+one colour scale per view, and the title says view, module, step and reductions. A
+generate run's step slider lives in the figure itself: each step shows the prefix of
+the token axis up to that step's token (a relayout of the axis range, plus the data
+of panels that follow the step), so stepping works with no kernel. No FigureWidget,
+no script, no CDN. The logit lens's figures are in ``_figures_lens``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
-from plotly.subplots import make_subplots
 
 from ._reduce import Grid, token_label
 from ._reduce_attention import AttentionData
-from ._reduce_lens import Lens, LensData
+from ._scale import Colours, colour_scale
 from ._source import Run
 
 __all__ = [
+    "LIVE_MIME",
     "MIME",
     "StepView",
     "attention_figure",
+    "attention_title",
+    "base_layout",
     "bundle",
     "bundle_bytes",
-    "compare_lens_figure",
     "grid_figure",
-    "lens_figure",
+    "notes_text",
+    "slider",
     "step_views",
+    "ticks",
 ]
 
 MIME = "application/vnd.plotly.v1+json"
-# Our JupyterLab extension's renderer, ranked above plotly's, draws the MIME figure
-# with Plotly.react on every update (plotly's own renderer ignores updates).
+# Our JupyterLab extension's renderer, ranked above plotly's, draws the bundle's plotly
+# figure with Plotly.react on every update: plotly's own renderer ignores updates of a
+# figure already drawn, so without it the controls would never change the screen.
 LIVE_MIME = "application/vnd.jupyter-invoker.plotly+json"
-MAX_TRAJECTORY_POSITIONS = 32
 _FONT = {"family": "monospace", "size": 11}
 
 
@@ -91,11 +94,16 @@ def step_views(
     return views
 
 
-def _notes_text(notes: list[str]) -> str:
-    return "reduced: " + "; ".join(notes) if notes else "not reduced"
+def notes_text(notes: list[str]) -> str:
+    """The line under the title: every reduction applied, then (on a line of its own)
+    what the colour scale and a difference do."""
+    said = [n for n in notes if n.startswith(("colour", "difference"))]
+    reduced = [n for n in notes if n not in said]
+    text = "reduced: " + "; ".join(reduced) if reduced else "not reduced"
+    return "<br>".join([text, " · ".join(said)]) if said else text
 
 
-def _base_layout(fig: go.Figure, title: str, notes: list[str], height: int) -> None:
+def base_layout(fig: go.Figure, title: str, notes: list[str], height: int) -> None:
     fig.update_layout(
         template="none",
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 14}},
@@ -106,247 +114,167 @@ def _base_layout(fig: go.Figure, title: str, notes: list[str], height: int) -> N
         xaxis={"zeroline": False},
         yaxis={"zeroline": False},
         annotations=[
-            {"text": _notes_text(notes), "xref": "paper", "yref": "paper", "x": 0, "y": 1.0,
+            {"text": notes_text(notes), "xref": "paper", "yref": "paper", "x": 0, "y": 1.0,
              "yanchor": "bottom", "showarrow": False, "font": {"size": 10, "color": "#666"}}
         ],
     )  # fmt: skip
 
 
-def _slider(fig: go.Figure, views: list[StepView], axes: str, active: int | None) -> None:
-    """A step slider that moves the token axis range (``axes``: "x", "y" or "xy")."""
+def slider(
+    fig: go.Figure,
+    views: list[StepView],
+    axes: str,
+    active: int | None,
+    *,
+    coords: list[int] | None = None,
+    traces: list[tuple[dict[str, Any], list[int], dict[str, Any]]] | None = None,
+) -> None:
+    """A step slider that moves the token axis range (``axes``: "x", "y" or "xy";
+    ``coords``: the token axis's coordinates, default 0..n-1). ``traces[i]``: what
+    step ``i`` also changes, as (trace data, trace indices, layout), for panels that
+    follow the step (the logit lens's trajectories and their position menu)."""
     if len(views) < 2:
         if views:
             fig.update_layout(title_text=views[-1].title)
         return
     chosen = len(views) - 1 if active is None else active
     steps: list[dict[str, Any]] = []
-    for view in views:
+    for i, view in enumerate(views):
+        low = (coords[0] if coords else 0) - 0.5
+        high = (coords[view.count - 1] if coords else view.count - 1) + 0.5
         relayout: dict[str, Any] = {"title.text": view.title}
         if "x" in axes:
-            relayout["xaxis.range"] = [-0.5, view.count - 0.5]
+            relayout["xaxis.range"] = [low, high]
         if "y" in axes:
-            relayout["yaxis.range"] = [view.count - 0.5, -0.5]
-        steps.append({"method": "relayout", "label": view.label, "args": [relayout]})
+            relayout["yaxis.range"] = [high, low]
+        if traces:
+            data, indices, layout = traces[i]
+            steps.append({"method": "update", "label": view.label,
+                          "args": [data, {**relayout, **layout}, indices]})  # fmt: skip
+        else:
+            steps.append({"method": "relayout", "label": view.label, "args": [relayout]})
     fig.update_layout(
         sliders=[{"active": chosen, "steps": steps, "currentvalue": {"prefix": "step "},
                   "pad": {"t": 50}, "len": 1.0}],
         title_text=views[chosen].title,
     )  # fmt: skip
-    current: dict[str, Any] = steps[chosen]["args"][0]
+    current: dict[str, Any] = steps[chosen]["args"][1 if traces else 0]
     if "xaxis.range" in current:
         fig.layout.xaxis.range = current["xaxis.range"]
     if "yaxis.range" in current:
         fig.layout.yaxis.range = current["yaxis.range"]
 
 
-def _ticks(labels: list[str]) -> dict[str, Any]:
+def ticks(labels: list[str]) -> dict[str, Any]:
     return {"tickmode": "array", "tickvals": list(range(len(labels))), "ticktext": labels}
 
 
-def grid_figure(grid: Grid, views: list[StepView], *, active: int | None = None) -> go.Figure:
-    """A heatmap of any :class:`Grid` with its step slider."""
-    rows = grid.z.shape[0]
-    fig = go.Figure(
-        go.Heatmap(
-            z=grid.z.astype(np.float32),
-            colorscale=grid.colorscale,
-            zmin=grid.zmin,
-            zmax=grid.zmax,
-            colorbar={"title": {"text": grid.value}},
-            hovertemplate=f"{grid.row_title} %{{y}}<br>{grid.col_title} %{{x}}<br>"
-            f"{grid.value} %{{z:.4g}}<extra></extra>",
-        )
-    )
-    _base_layout(fig, grid.title, grid.notes, height=max(360, min(900, 160 + 14 * rows)))
-    if grid.col_title.startswith(("unit", "first unit")):  # numeric: let plotly space ticks
-        fig.update_traces(x=[int(c) for c in grid.cols])
-        fig.update_xaxes(title_text=grid.col_title)
-    else:
-        fig.update_xaxes(title_text=grid.col_title, **_ticks(grid.cols), tickangle=-60)
-    yaxis: dict[str, Any] = {"title_text": grid.row_title, **_ticks(grid.rows)}
-    if "y" in grid.token_axis:
-        yaxis["autorange"] = "reversed"  # tokens read top to bottom
-    fig.update_yaxes(**yaxis)
-    _slider(fig, views, grid.token_axis, active)
-    return fig
+def _numeric(labels: list[str]) -> list[int] | None:
+    return [int(x) for x in labels] if all(x.isdigit() for x in labels) else None
 
 
-def _hover(
-    data: LensData, decode: Callable[[list[int]], list[str]], run: Run
-) -> tuple[np.ndarray, np.ndarray]:
-    ids = np.unique(data.top_ids)
-    names = dict(zip(ids.tolist(), (token_label(t) for t in decode(ids.tolist())), strict=True))
-    n_layers, n_pos = data.top_ids.shape[:2]
-    text = np.empty((n_layers, n_pos), dtype=object)
-    hover = np.empty((n_layers, n_pos), dtype=object)
-    for li in range(n_layers):
-        for pi in range(n_pos):
-            top = data.top_ids[li, pi]
-            probs = data.top_probs[li, pi]
-            text[li, pi] = names[int(top[0])]
-            lines = "<br>".join(f"{names[int(t)]} {p:.3f}" for t, p in zip(top, probs, strict=True))
-            src = token_label(run.tokens[data.positions[pi]])
-            hover[li, pi] = f"L{data.layers[li]} · {src} →<br>{lines}"
-    return text, hover
-
-
-def lens_figure(
-    data: LensData,
-    run: Run,
-    decode: Callable[[list[int]], list[str]],
-    lens: Lens,
+def grid_figure(
+    grid: Grid,
     views: list[StepView],
     *,
     active: int | None = None,
-    focus: int | None = None,
+    colours: Colours | None = None,
 ) -> go.Figure:
-    """Logit lens: layer × token heatmap (top-1 token as text, its probability as colour,
-    top-k in hover) and, beside it, the final top-k tokens' probability at every layer
-    for one position (a menu picks the position)."""
-    n_layers, n_pos, k = data.top_ids.shape
-    text, hover = _hover(data, decode, run)
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.78, 0.22],
-                        horizontal_spacing=0.02)  # fmt: skip
-    fig.add_trace(
+    """A heatmap of any :class:`Grid` with its step slider, coloured by ``colours``
+    (default: the robust scale of its values); the hover shows each cell's value and
+    the grid's ``extra`` values (a difference's two sides)."""
+    colours = colours or colour_scale(grid.z, "robust", signed=grid.signed)
+    n_rows, n_cols = grid.z.shape
+    token_x, token_y = "x" in grid.token_axis, "y" in grid.token_axis
+    x = grid.positions if token_x else _numeric(grid.cols) or list(range(n_cols))
+    y = grid.positions if token_y else _numeric(grid.rows) or list(range(n_rows))
+    channels = (
+        [] if grid.extra is None else [grid.extra[..., i] for i in range(grid.extra.shape[-1])]
+    )
+    value = f"{grid.value} %{{z:.4g}}"
+    if colours.transformed:  # the colour is not the value: the hover reads it from customdata
+        value = f"{grid.value} %{{customdata[{len(channels)}]:.4g}}"
+        channels.append(grid.z)
+    lines = [f"{name} %{{customdata[{i}]:.4g}}" for i, name in enumerate(grid.extra_names)]
+    trace: dict[str, Any] = {}
+    if channels:
+        trace["customdata"] = np.stack(channels, axis=-1).astype(np.float32)
+    if grid.text is not None:
+        trace.update(text=grid.text.tolist(), texttemplate="%{text}", textfont={"size": 9})
+    if grid.hover is not None:
+        trace["hovertext"] = grid.hover.tolist()
+        hover = "%{hovertext}"
+    else:
+        hover = "<br>".join([f"{grid.row_title} %{{y}}", f"{grid.col_title} %{{x}}", value, *lines])
+    fig = go.Figure(
         go.Heatmap(
-            z=data.top_probs[:, :, 0].astype(np.float32),
-            text=text.tolist(),
-            texttemplate="%{text}",
-            textfont={"size": 9},
-            hovertext=hover.tolist(),
-            hovertemplate="%{hovertext}<extra></extra>",
-            colorscale="Blues",
-            zmin=0.0,
-            zmax=1.0,
-            colorbar={"title": {"text": "p(top-1)"}, "x": -0.1, "xanchor": "right", "len": 0.6},
-        ),
-        row=1,
-        col=1,
+            z=colours.z,
+            x=x,
+            y=y,
+            colorscale=grid.colorscale,
+            zmin=colours.zmin,
+            zmax=colours.zmax,
+            colorbar={"title": {"text": grid.value + colours.suffix}, **colours.colorbar},
+            hovertemplate=hover + "<extra></extra>",
+            **trace,
+        )
     )
-    first = max(0, n_pos - MAX_TRAJECTORY_POSITIONS)
-    shown = list(range(first, n_pos))
-    chosen = (
-        n_pos - 1 if focus is None or focus not in data.positions else data.positions.index(focus)
-    )
-    chosen = max(chosen, first)
-    final_names = decode(sorted({int(t) for t in data.top_ids[-1, first:, :].ravel()}))
-    lookup = dict(
-        zip(sorted({int(t) for t in data.top_ids[-1, first:, :].ravel()}), final_names, strict=True)
-    )
-
-    # One line per rank (and per tracked token); the position menu swaps their data
-    # and names in place, so the figure holds k lines, not k per position.
-    def lines(pi: int) -> tuple[list[np.ndarray], list[str]]:
-        xs = [data.trajectories[pi, rank] for rank in range(k)]
-        names = [token_label(lookup[int(t)]) for t in data.top_ids[-1, pi]]
-        for t, token_id in enumerate(data.track):
-            if data.tracked is not None:
-                xs.append(data.tracked[:, pi, t])
-                names.append(f"{token_label(decode([token_id])[0])} (tracked)")
-        return xs, names
-
-    xs, names = lines(chosen)
-    for i, (x, name) in enumerate(zip(xs, names, strict=True)):
-        style = {"line": {"dash": "dash", "width": 3}} if i >= k else {"marker": {"size": 3}}
-        fig.add_trace(
-            go.Scatter(x=x.astype(np.float32), y0=0, dy=1, name=name,
-                       mode="lines" if i >= k else "lines+markers", **style,
-                       hovertemplate="%{fullData.name} p=%{x:.4f}<extra></extra>"),
-            row=1, col=2,
-        )  # fmt: skip
-    indices = list(range(1, len(fig.data)))
-    buttons = []
-    for pi in shown:
-        xs, names = lines(pi)
-        update = {"x": [np.round(x.astype(np.float64), 5).tolist() for x in xs], "name": names}
-        label = f"pos {data.positions[pi]} {token_label(run.tokens[data.positions[pi]])}"
-        buttons.append({"method": "restyle", "label": label, "args": [update, indices]})
-    title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
-    notes = [*data.notes, f"top-{k} in hover"]
-    if first:
-        notes.append(f"trajectories for the last {len(shown)} positions")
-    _base_layout(fig, title, notes, height=max(420, min(1100, 180 + 18 * n_layers)))
-    fig.update_layout(margin={"l": 150})  # the colour bar sits left of the layer axis
-    fig.update_layout(
-        updatemenus=[{"buttons": buttons, "active": shown.index(chosen), "x": 1.0,
-                      "xanchor": "right", "y": 1.0, "yanchor": "bottom", "direction": "down"}],
-        showlegend=True,
-        legend={"x": 1.0, "xanchor": "right", "y": 0.0, "yanchor": "bottom", "font": {"size": 10}},
-    )  # fmt: skip
-    cols = [token_label(run.tokens[p]) for p in data.positions]
-    fig.update_xaxes(title_text="token", **_ticks(cols), tickangle=-60, row=1, col=1)
-    fig.update_xaxes(title_text="p(final top-k token)", range=[0, 1], row=1, col=2)
-    fig.update_yaxes(title_text="layer", **_ticks([str(i) for i in data.layers]), row=1, col=1)
-    _mark_generated(fig, run, data.positions)
-    _slider(fig, views, "x", active)
+    notes = [*grid.notes, colours.note] if colours.note else grid.notes
+    base_layout(fig, grid.title, notes, height=max(360, min(900, 160 + 14 * n_rows)))
+    if grid.col_title.startswith(("unit", "first unit")):  # numeric: let plotly space ticks
+        fig.update_xaxes(title_text=grid.col_title)
+    else:
+        fig.update_xaxes(title_text=grid.col_title, tickmode="array", tickvals=x,
+                         ticktext=grid.cols, tickangle=-60)  # fmt: skip
+    yaxis: dict[str, Any] = {"title_text": grid.row_title, "tickmode": "array",
+                             "tickvals": y, "ticktext": grid.rows}  # fmt: skip
+    if token_y:
+        yaxis["autorange"] = "reversed"  # tokens read top to bottom
+    fig.update_yaxes(**yaxis)
+    slider(fig, views, grid.token_axis, active, coords=grid.positions)
     return fig
 
 
-def compare_lens_figure(
-    pairs: list[tuple[LensData, Run]], decode: Callable[[list[int]], list[str]], lens: Lens
-) -> go.Figure:
-    """Logit lenses of several prompts side by side: one shared colour scale and layer
-    axis, top-1 text and top-k hover in each (the last step; no slider)."""
-    fig = make_subplots(rows=1, cols=len(pairs), shared_yaxes=True, horizontal_spacing=0.03,
-                        subplot_titles=[run.label for _, run in pairs])  # fmt: skip
-    notes: list[str] = []
-    for col, (data, run) in enumerate(pairs, start=1):
-        text, hover = _hover(data, decode, run)
-        fig.add_trace(
-            go.Heatmap(z=data.top_probs[:, :, 0].astype(np.float32), text=text.tolist(),
-                       texttemplate="%{text}", textfont={"size": 9}, hovertext=hover.tolist(),
-                       hovertemplate="%{hovertext}<extra></extra>", colorscale="Blues",
-                       zmin=0.0, zmax=1.0, showscale=col == 1,
-                       colorbar={"title": {"text": "p(top-1)"}, "x": -0.1, "xanchor": "right"}),
-            row=1, col=col,
-        )  # fmt: skip
-        cols = [token_label(run.tokens[p]) for p in data.positions]
-        fig.update_xaxes(**_ticks(cols), tickangle=-60, row=1, col=col)
-        notes += [f"{run.label}: {n}" for n in data.notes]
-    fig.update_yaxes(
-        title_text="layer", **_ticks([str(i) for i in pairs[0][0].layers]), row=1, col=1
-    )
-    k = pairs[0][0].top_ids.shape[2]
-    title = f"Logit lens side by side · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
-    annotations = [a.to_plotly_json() for a in fig.layout.annotations]  # the subplot titles
-    n_layers = len(pairs[0][0].layers)
-    _base_layout(
-        fig, title, [*notes, f"top-{k} in hover"], height=max(420, min(1100, 180 + 18 * n_layers))
-    )
-    note = {"text": _notes_text([*notes, f"top-{k} in hover"]), "xref": "paper", "yref": "paper",
-            "x": 0, "y": 1.08, "yanchor": "bottom", "showarrow": False,
-            "font": {"size": 10, "color": "#666"}}  # fmt: skip
-    fig.layout.annotations = [note, *annotations]
-    fig.update_layout(margin={"l": 150, "t": 110})
-    return fig
-
-
-def _mark_generated(fig: go.Figure, run: Run, positions: list[int]) -> None:
-    boundary = sum(1 for p in positions if p < run.n_prompt)
-    if 0 < boundary < len(positions):
-        fig.add_vline(x=boundary - 0.5, line={"dash": "dot", "color": "#d62728"}, row=1, col=1)
+def attention_title(data: AttentionData, difference: str = "") -> str:
+    """``Attention · model.layers.3.self_attn · layer 3 · head 1`` (or ``· 9 heads``)."""
+    heads = f"head {data.heads[0]}" if len(data.heads) == 1 else f"{len(data.heads)} heads"
+    title = f"Attention · {data.path} · layer {data.layer} · {heads}"
+    return f"{title} · difference {difference}" if difference else title
 
 
 def attention_figure(
-    data: AttentionData, run: Run, views: list[StepView], *, active: int | None = None
+    data: AttentionData,
+    run: Run,
+    views: list[StepView],
+    *,
+    active: int | None = None,
+    scale: str = "robust",
+    signed: bool = False,
 ) -> go.Figure:
-    """Query × key weights of one layer; a menu picks the head when several are included."""
+    """Query × key weights of one layer, one colour range for every head (``scale``:
+    ``robust`` keeps a few large weights, such as every query's weight on the first
+    token, from darkening the rest); a menu picks the head when several are included.
+    ``signed``: the weights are a difference (a diverging scale)."""
     labels = [token_label(run.tokens[p]) for p in data.positions]
+    colours = colour_scale(data.weights, scale, signed=signed)
+    value = "Δ weight" if signed else "weight"
     fig = go.Figure()
     for i, head in enumerate(data.heads):
         fig.add_trace(
             go.Heatmap(
-                z=data.weights[i].astype(np.float32),
-                colorscale="Viridis",
-                zmin=0.0,
-                zmax=1.0,
+                z=colours.z[i],
+                colorscale="RdBu" if signed else "Viridis",
+                zmin=colours.zmin,
+                zmax=colours.zmax,
                 visible=i == 0,
-                colorbar={"title": {"text": "weight"}},
-                hovertemplate=f"head {head}<br>query %{{y}}<br>key %{{x}}<br>weight %{{z:.3f}}<extra></extra>",
+                colorbar={"title": {"text": value + colours.suffix}, **colours.colorbar},
+                hovertemplate=f"head {head}<br>query %{{y}}<br>key %{{x}}<br>"
+                f"{value} %{{z:.3f}}<extra></extra>",
             )
         )
-    title = f"Attention · {data.path} · layer {data.layer}"
-    _base_layout(fig, title, data.notes, height=max(420, min(1000, 200 + 10 * len(labels))))
+    title = attention_title(data)
+    notes = [*data.notes, colours.note]
+    base_layout(fig, title, notes, height=max(420, min(1000, 200 + 10 * len(labels))))
     if len(data.heads) > 1:
         buttons = [
             {"method": "restyle", "label": f"head {h}",
@@ -355,9 +283,9 @@ def attention_figure(
         ]  # fmt: skip
         fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right",
                                         "y": 1.0, "yanchor": "bottom"}])  # fmt: skip
-    fig.update_xaxes(title_text="key", **_ticks(labels), tickangle=-60)
-    fig.update_yaxes(title_text="query", **_ticks(labels), autorange="reversed")
-    _slider(fig, views, "xy", active)
+    fig.update_xaxes(title_text="key", **ticks(labels), tickangle=-60)
+    fig.update_yaxes(title_text="query", **ticks(labels), autorange="reversed")
+    slider(fig, views, "xy", active)
     return fig
 
 

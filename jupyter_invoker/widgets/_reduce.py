@@ -12,6 +12,7 @@ which the figure prints. Sizes are bounded here, before anything is sent.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ __all__ = [
 MAX_COLUMNS = 128  # unit columns of a module-output heatmap
 MAX_TOKENS = 512  # token rows/columns of any heatmap without per-cell text
 _LAYER = re.compile(r"^(?P<prefix>.+)\.(?P<index>\d+)$")
+_LAYER_IN_PATH = re.compile(r"\.\d+(\.|$)")
 
 
 @dataclass
@@ -48,7 +50,9 @@ class Grid:
 
     ``token_axis`` says which axes are token positions ("x", "y" or "xy");
     ``positions[i]`` is the absolute position of the i-th entry along that axis.
-    ``text``/``hover`` are optional per-cell strings (object arrays shaped like ``z``).
+    ``text``/``hover`` are optional per-cell strings (object arrays shaped like ``z``);
+    ``extra[row, col, i]`` more values the hover shows, each named by ``extra_names[i]``
+    (a difference's two sides). ``signed``: values around 0 (a diverging colour scale).
     """
 
     z: np.ndarray  # (rows, cols) float32
@@ -67,6 +71,9 @@ class Grid:
     row_title: str = ""
     col_title: str = ""
     steps: list[int] | None = None  # the generation steps z covers (None: every saved one)
+    signed: bool = False
+    extra: np.ndarray | None = None  # (rows, cols, n) float32
+    extra_names: list[str] = field(default_factory=list)
 
 
 def token_label(token: str) -> str:
@@ -136,10 +143,13 @@ def family_paths(run: Run, pattern: str) -> list[tuple[int, str]]:
     regex = re.compile(re.escape(head) + r"(\d+)" + re.escape(tail) + "$")
     found = sorted((int(m.group(1)), path) for path in run.paths() if (m := regex.match(path)))
     if not found:
+        patterns = sorted({_LAYER_IN_PATH.sub(r".*\1", p, count=1) for p in run.paths()})
+        close = difflib.get_close_matches(pattern, [p for p in patterns if "*" in p], n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ViewError(
-            f"No saved module matches {pattern!r} in {run.label}. Saved families look like "
-            f"{layer_family(run)}.*; save the modules (invoker.save_all()) or pick another "
-            "pattern."
+            f"No saved module matches {pattern!r} in {run.label}.{hint} Saved families look "
+            f"like {layer_family(run)}.*; save the modules (invoker.save_all()) or pick "
+            "another pattern."
         )
     return found
 
@@ -176,10 +186,12 @@ def family_summary(
     upto: int | None = None,
     step: int | None = None,
     max_tokens: int = MAX_TOKENS,
+    focus: int | None = None,
 ) -> Grid:
     """Layer × token: the L2 norm over units of each module of a family
     (``model.layers.*.mlp``) at each position: the members saved at ``step``, over the
-    steps that saved all of them (see :func:`complete_family`)."""
+    steps that saved all of them (see :func:`complete_family`); a window of
+    ``max_tokens`` positions ending at ``focus`` (default: the last)."""
     members, steps = complete_family(run, pattern, step)
     rows: list[torch.Tensor] = []
     positions: list[int] = []
@@ -193,7 +205,7 @@ def family_summary(
             f"The modules of {pattern!r} cover different positions; show them one by one."
         )
     norms = torch.stack(rows).cpu().numpy().astype(np.float32)
-    cut, note = window(positions, max_tokens)
+    cut, note = window(positions, max_tokens, focus=focus)
     notes = [f"L2 norm over {units} units"] + ([note] if note else [])
     shown = positions[cut]
     name = pattern if "*" in pattern else pattern + ".*"
@@ -219,10 +231,16 @@ def residual_norm(
     upto: int | None = None,
     step: int | None = None,
     max_tokens: int = MAX_TOKENS,
+    focus: int | None = None,
 ) -> Grid:
     """Layer × token: the L2 norm of the residual stream (each decoder layer's output)."""
     grid = family_summary(
-        run, family or layer_family(run), upto=upto, step=step, max_tokens=max_tokens
+        run,
+        family or layer_family(run),
+        upto=upto,
+        step=step,
+        max_tokens=max_tokens,
+        focus=focus,
     )
     grid.title = f"Residual norm · {grid.title.removesuffix(' output norm')}"
     return grid
@@ -235,15 +253,16 @@ def module_output(
     upto: int | None = None,
     max_cols: int = MAX_COLUMNS,
     max_tokens: int = MAX_TOKENS,
+    focus: int | None = None,
 ) -> Grid:
     """Token × unit of one module's output, units pooled to at most ``max_cols``
-    columns (mean of consecutive units), tokens to the last ``max_tokens``."""
+    columns (mean of consecutive units), tokens to a window of ``max_tokens`` ending
+    at ``focus`` (default: the last)."""
     tensor, positions = run.activation(path, upto)
-    cut, note = window(positions, max_tokens)
+    cut, note = window(positions, max_tokens, focus=focus)
     flat = tensor[cut].reshape(cut.stop - cut.start, -1).cpu().numpy()
     pooled, pool_note = pool_columns(flat, max_cols)
     group = math.ceil(flat.shape[1] / pooled.shape[1])
-    limit = float(np.nanmax(np.abs(pooled))) if pooled.size else 1.0
     shown = positions[cut]
     return Grid(
         z=pooled,
@@ -255,8 +274,7 @@ def module_output(
         positions=shown,
         notes=[n for n in (pool_note, note) if n],
         colorscale="RdBu",
-        zmin=-limit,
-        zmax=limit,
+        signed=True,
         row_title="token",
         col_title="unit" if group == 1 else f"first unit of each group of {group}",
         steps=[s for s in run.step_list if path in run.steps[s]],

@@ -24,9 +24,12 @@ from ._source import Run
 __all__ = [
     "ATTENTION_NAMES",
     "MAX_ATTENTION_CELLS",
+    "MAX_ATTENTION_TOKENS",
     "AttentionData",
     "attention",
     "attention_family",
+    "attention_heads",
+    "attention_layers",
 ]
 
 ATTENTION_NAMES = ("self_attn", "attn", "attention")
@@ -34,11 +37,10 @@ MAX_ATTENTION_CELLS = 120_000  # heads × queries × keys in one figure (~640 KB
 MAX_ATTENTION_TOKENS = 256
 
 _HOW = (
-    "Attention weights are kept only by eager attention with output_attentions=True: "
-    "load the model with LanguageModel(..., attn_implementation='eager') (or call "
-    "model.hf_model.set_attn_implementation('eager')), run model.generate(..., "
-    "output_attentions=True) or model.trace(..., output_attentions=True), and save the "
-    "attention modules (invoker.save_all())."
+    "Attention weights are kept only by eager attention (the default sdpa kernel never "
+    "forms them): load the model with LanguageModel(..., attn_implementation='eager') "
+    "(or call model.hf_model.set_attn_implementation('eager') before the run) and save "
+    "the attention modules (invoker.save_all())."
 )
 
 
@@ -84,9 +86,12 @@ def attention(
     upto: int | None = None,
     max_cells: int = MAX_ATTENTION_CELLS,
     max_tokens: int = MAX_ATTENTION_TOKENS,
+    focus: int | None = None,
 ) -> AttentionData:
-    """Weights of ``layer`` (default: the last) over the saved steps ``<= upto``; every
-    head when ``heads × positions²`` fits in ``max_cells``, else ``head`` (default 0)."""
+    """Weights of ``layer`` (default: the last) over the saved steps ``<= upto``, in a
+    window of ``max_tokens`` queries and keys ending at ``focus`` (default: the last);
+    every head when ``heads × positions²`` fits in ``max_cells``, else ``head``
+    (default 0)."""
     members = dict(family_paths(run, attention_family(run)))
     index = max(members) if layer is None else layer
     if index not in members:
@@ -112,7 +117,8 @@ def attention(
         raise ViewError(f"{path} was not saved at any step <= {last} of {run.label}. {_HOW}")
     positions = sorted(rows)
     notes: list[str] = []
-    cut, note = window(positions, max_tokens)  # before the matrix: only the window is built
+    # before the matrix: only the window is built
+    cut, note = window(positions, max_tokens, focus=focus)
     if note:
         notes.append(note + " for queries and keys")
         positions = positions[cut]
@@ -140,3 +146,20 @@ def attention(
         n_heads=n_heads,
         notes=notes,
     )
+
+
+def attention_layers(run: Run) -> list[int]:
+    """The layer numbers whose attention module was saved."""
+    return [index for index, _ in family_paths(run, attention_family(run))]
+
+
+def attention_heads(run: Run, layer: int | None = None) -> int:
+    """How many heads the saved weights of ``layer`` (default: the last) have (0 when
+    none were kept)."""
+    members = dict(family_paths(run, attention_family(run)))
+    path = members[max(members) if layer is None or layer not in members else layer]
+    for step in run.step_list:
+        weights = _weights(run.steps[step].get(path))
+        if weights is not None:
+            return int(weights.shape[1])
+    return 0

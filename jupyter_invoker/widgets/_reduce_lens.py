@@ -6,6 +6,8 @@ unembedding, reduced to top-k tokens and trajectories (no IPython, no plotly).
     data.top_ids[layer, pos, rank], data.top_probs[layer, pos, rank]
     data.trajectories[pos, rank, layer]            # p(final top-k token) at every layer
     data.tracked[layer, pos, t]                    # p(track[t]) when tokens are tracked
+    other = logit_lens(run_b, lens, gather=data.top_ids)
+    other.gathered[layer, pos, rank]               # run B's p of run A's top-k tokens
 
 Axes: ``layer`` indexes the decoder layers (the output of layer ``i``); ``pos`` the
 positions of ``data.positions`` (absolute token positions). Probabilities are the
@@ -112,6 +114,7 @@ class LensData:
     trajectories: np.ndarray  # (pos, k, layer) float32: p(final-layer top-k) per layer
     track: list[int] = field(default_factory=list)
     tracked: np.ndarray | None = None  # (layer, pos, len(track)) float32
+    gathered: np.ndarray | None = None  # (layer, pos, n) float32: p of the ``gather`` ids
     notes: list[str] = field(default_factory=list)
     steps: list[int] | None = None  # the generation steps covered (None: every saved one)
 
@@ -127,6 +130,7 @@ def logit_lens(
     focus: int | None = None,
     track: list[int] | None = None,
     step: int | None = None,
+    gather: np.ndarray | None = None,
 ) -> LensData:
     """Top-k tokens and probabilities of every decoder layer at every position.
 
@@ -134,7 +138,9 @@ def logit_lens(
     to a window ending at ``focus`` (default: the last), then layers are strided, and
     ``notes`` says so. ``track``: token ids whose probability is kept everywhere.
     ``step``: the layers saved at that step, over the steps that saved all of them
-    (``complete_family``; default: the step that saved the most layers).
+    (``complete_family``; default: the step that saved the most layers). ``gather``:
+    token ids ``(layer, pos, n)`` whose probabilities to keep (another run's top-k, for
+    a difference); its layers and positions must be the ones this run's lens covers.
     """
     from ._reduce import complete_family
 
@@ -156,6 +162,15 @@ def logit_lens(
     device = weight.device if weight is not None else torch.device("cpu")
     dtype = weight.dtype if weight is not None else torch.float32
     track_ids = torch.tensor(list(track or []), dtype=torch.long, device=device)
+    gather_ids = None
+    if gather is not None:
+        if tuple(gather.shape[:2]) != (len(members), len(positions)):
+            raise ViewError(
+                f"{run.label} covers {len(members)} layers × {len(positions)} positions "
+                f"here, the other run {gather.shape[0]} × {gather.shape[1]}: a difference "
+                "needs two runs of the same length (same prompt length and saved steps)."
+            )
+        gather_ids = torch.from_numpy(np.asarray(gather, dtype=np.int64)).to(device)
 
     hidden = torch.stack(
         [
@@ -178,6 +193,7 @@ def logit_lens(
     top_ids: list[torch.Tensor] = []
     top_probs: list[torch.Tensor] = []
     tracked: list[torch.Tensor] = []
+    gathered: list[torch.Tensor] = []
     trajectories: list[torch.Tensor] = []
     final_ids: torch.Tensor | None = None
     for start in starts:
@@ -191,6 +207,8 @@ def logit_lens(
         trajectories.insert(0, probs.gather(2, index).cpu())  # (layers, pos, k)
         if len(track_ids):
             tracked.insert(0, probs[..., track_ids].cpu())
+        if gather_ids is not None:
+            gathered.insert(0, probs.gather(2, gather_ids[start : start + per_block]).cpu())
     return LensData(
         layers=[i for i, _ in members],
         positions=positions,
@@ -199,6 +217,7 @@ def logit_lens(
         trajectories=torch.cat(trajectories).permute(1, 2, 0).numpy().astype(np.float32),
         track=list(track or []),
         tracked=torch.cat(tracked).numpy().astype(np.float32) if tracked else None,
+        gathered=torch.cat(gathered).numpy().astype(np.float32) if gathered else None,
         notes=notes,
         steps=steps,
     )

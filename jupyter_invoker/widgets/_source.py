@@ -22,7 +22,7 @@ import torch
 
 from ..exceptions import ViewError
 
-__all__ = ["Capture", "Run", "collect", "first_tensor"]
+__all__ = ["Capture", "Run", "collect", "first_tensor", "python_path"]
 
 _SAVE_HINT = (
     "Save something inside the invoke block first, e.g.\n"
@@ -52,6 +52,15 @@ def first_tensor(value: Any) -> torch.Tensor | None:
     return None
 
 
+def python_path(path: str) -> str:
+    """A module path as the Python that reaches it on a LanguageModel named ``model``:
+    ``model.layers.10.mlp`` -> ``model.model.layers[10].mlp``."""
+    code = "model"
+    for part in path.split("."):
+        code += f"[{part}]" if part.isdigit() else f".{part}"
+    return code
+
+
 @dataclass
 class Run:
     """One prompt of a traced run: its tokens and ``{step: {module path: output}}``."""
@@ -78,6 +87,13 @@ class Run:
                 seen.setdefault(path, None)
         return list(seen)
 
+    @property
+    def last_position(self) -> int:
+        """The last position the run went over (the last saved step's token; a token
+        generated at the last step is never run through the model)."""
+        last = self.step_list[-1]
+        return self.step_position(last) if last else self.n_prompt - 1
+
     def step_position(self, step: int) -> int:
         """The absolute position of the token a step ``>= 1`` runs over."""
         return self.n_prompt + step - 1
@@ -89,8 +105,9 @@ class Run:
             more = " ..." if len(self.paths()) > 6 else ""
             raise ViewError(
                 f"{path!r} was not saved at step {step} of {self.label} (saved: {saved}{more}). "
-                f"Save it inside the invoke block (model.{path}.output.save(), or "
-                "invoker.save_all() for every module), then show the run again."
+                f"Save it inside the invoke block ({python_path(path)}.output.save() with "
+                "your LanguageModel as model, or invoker.save_all() for every module), then "
+                "show the run again."
             )
         return outputs[path]
 

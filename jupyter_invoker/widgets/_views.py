@@ -1,124 +1,55 @@
-"""One view of a capture: which reduction, with which options, as one plotly figure.
+"""One view of a capture as one plotly figure: which reduction, which figure.
 
-    spec = ViewSpec(view="logit_lens", invoke=0, step=None, top_k=5)
+    spec = ViewSpec(view="residual_norm", scale="log", diff=1)
     fig = build(capture, spec)          # a go.Figure, bounded in size
+    shown_module(capture, spec)         # the module (or pattern) the figure names
 
-Views: ``logit_lens`` (layer × token), ``residual_norm`` (layer × token),
-``module`` (token × unit of ``spec.module``), ``family`` (layer × token summary of a
-pattern such as ``model.layers.*.mlp``) and ``attention`` (query × key of
-``spec.layer``). Every view of a generate run carries its step slider.
+Views: ``logit_lens`` (layer × token), ``residual_norm`` (layer × token), ``module``
+(token × unit of a saved module), ``family`` (layer × token summary of a pattern such
+as ``model.layers.*.mlp``), ``attention`` (query × key of one layer) and
+``top_tokens`` (the model's next-token top-k per position, from saved logits). Every
+view of a generate run carries its step slider; ``diff`` makes any of them but the
+top tokens a difference (run A − run B; ``"step"``: each token − the one before, for
+the norm and module views) on one diverging scale.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import numbers
-from dataclasses import dataclass
+import difflib
 from typing import Any
 
 import plotly.graph_objects as go
 
 from ..exceptions import ViewError
-from ._figures import (
-    StepView,
-    attention_figure,
+from ._choose import default_module, default_view, logit_paths
+from ._diff import check_same_positions, grid_difference, step_difference
+from ._figures import StepView, attention_figure, attention_title, grid_figure, step_views
+from ._figures_lens import (
     compare_lens_figure,
-    grid_figure,
+    lens_difference_figure,
     lens_figure,
-    step_views,
+    top_tokens_grid,
 )
-from ._reduce import family_paths, family_summary, layer_family, module_output, residual_norm
-from ._reduce_attention import attention, attention_family
-from ._reduce_lens import MAX_LENS_CELLS, find_lens, logit_lens
-from ._source import Capture, Run, _decode_all
+from ._reduce import Grid, family_paths, family_summary, layer_family, module_output, residual_norm
+from ._reduce_attention import AttentionData, attention, attention_family
+from ._reduce_lens import find_lens, logit_lens
+from ._reduce_tokens import top_tokens
+from ._scale import Colours, colour_scale
+from ._source import Capture, Run, _decode_all, python_path
+from ._spec import STEP_DIFF, ViewSpec, _step, normalize_view
 
 __all__ = [
-    "MAX_TOP_K",
-    "OPTIONS",
-    "VIEWS",
-    "ViewSpec",
     "attention_available",
     "build",
-    "default_module",
-    "default_view",
     "family_choices",
     "module_choices",
-    "normalize_view",
-    "resolve",
+    "run_name",
+    "shown_module",
 ]
-
-VIEWS = ("logit_lens", "residual_norm", "module", "family", "attention")
-_ALIASES = {"lens": "logit_lens", "logit lens": "logit_lens", "residual": "residual_norm",
-            "norm": "residual_norm", "module_output": "module", "attn": "attention",
-            "steps": "logit_lens"}  # fmt: skip
-# The keywords of show() and browser.update().
-OPTIONS = ("view", "invoke", "row", "step", "module", "position", "top_k", "layer", "head",
-           "track", "max_cells", "compare")  # fmt: skip
-MAX_TOP_K = 20  # top-k tokens in the logit lens hover (the top-k control's range)
-
-
-@dataclass(frozen=True)
-class ViewSpec:
-    """What to show. ``invoke``: index into the prompts that saved something
-    (``show(invoke=n)`` maps generator invoke ``n`` onto it); ``step=None``: the last
-    saved step (the slider covers the others);
-    ``position=None``: the last token; ``track``: a token (text) whose probability the
-    logit lens follows across layers."""
-
-    view: str = "logit_lens"
-    invoke: int = 0
-    step: int | None = None
-    module: str | None = None
-    position: int | None = None
-    top_k: int = 5
-    layer: int | None = None
-    head: int | None = None
-    track: str | None = None
-    max_cells: int = MAX_LENS_CELLS
-    compare: tuple[int, ...] = ()  # more prompts whose logit lens goes side by side
-
-    def replace(self, **changes: Any) -> ViewSpec:
-        return dataclasses.replace(self, **changes)
-
-
-def normalize_view(view: str | None) -> str | None:
-    if view is None:
-        return None
-    name = _ALIASES.get(view.strip().lower(), view.strip().lower())
-    if name not in VIEWS:
-        raise ViewError(f"Unknown view {view!r}: pick one of {', '.join(VIEWS)}.")
-    return name
-
-
-def default_view(capture: Capture) -> str:
-    """The logit lens when the model and its layers are there, else the residual norm,
-    else the first saved module."""
-    run = capture.runs[0]
-    try:
-        layer_family(run)
-    except ViewError:
-        return "module"
-    if capture.model is not None:
-        try:
-            find_lens(capture.model.hf_model)
-            return "logit_lens"
-        except ViewError:
-            pass
-    return "residual_norm"
 
 
 def module_choices(run: Run) -> list[str]:
     return run.paths()
-
-
-def default_module(run: Run) -> str:
-    """The last decoder layer's MLP when it was saved, else the last saved module."""
-    paths = run.paths()
-    try:
-        last = family_paths(run, layer_family(run))[-1][1]
-    except ViewError:
-        return paths[-1]
-    return f"{last}.mlp" if f"{last}.mlp" in paths else last
 
 
 def family_choices(run: Run) -> list[str]:
@@ -136,179 +67,67 @@ def family_choices(run: Run) -> list[str]:
     return [f"{layers}.*" + (f".{t}" if t else "") for t in tails]
 
 
-def _step(run: Run, step: int | None) -> int | None:
-    if step is None:
-        return None
-    if step not in run.steps:
-        raise ViewError(
-            f"Step {step} was not saved for {run.label} (saved steps: {run.step_list}); "
-            f"pass step= one of {run.step_list}."
-        )
-    return step
+def attention_available(run: Run) -> bool:
+    try:
+        attention_family(run)
+    except ViewError:
+        return False
+    return True
 
 
-def _int(name: str, value: Any, valid: str) -> int | None:
-    """``value`` as an int (``None`` stays), or a ViewError naming the valid values."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ViewError(f"{name}={value!r} is a {type(value).__name__}: pass an int, {valid}.")
-    return int(value)
+def run_name(run: Run) -> str:
+    """A run as a title names it: ``invoke 2`` (``invoke 2 row 1`` in a batch)."""
+    return f"invoke {run.invoke}" + (f" row {run.row}" if run.rows > 1 else "")
 
 
-def _text(name: str, value: Any, valid: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise ViewError(f"{name}={value!r} is a {type(value).__name__}: pass a string, {valid}.")
-
-
-def resolve(capture: Capture, options: dict[str, Any], base: ViewSpec | None = None) -> ViewSpec:
-    """The :class:`ViewSpec` of ``show(**options)`` (``base=None``) or of
-    ``browser.update(**options)`` (changes to ``base``), every option checked for type
-    and range: a ViewError naming the valid values otherwise. ``invoke`` is a
-    ``generator.invoke`` number, ``row`` a row of its batch, ``compare`` invoke numbers."""
-    unknown = [name for name in options if name not in OPTIONS]
-    if unknown:
-        raise ViewError(
-            f"Unknown option {', '.join(map(repr, unknown))}: the options are {', '.join(OPTIONS)}."
-        )
-    spec = base if base is not None else ViewSpec()
-    changes: dict[str, Any] = {}
-    if "view" in options or base is None:
-        view = _text("view", options.get("view"), f"one of {', '.join(VIEWS)} (or None)")
-        changes["view"] = normalize_view(view) or default_view(capture)
-    if "invoke" in options or "row" in options or base is None:
-        invokes = capture.invokes()
-        if "invoke" in options or base is None:
-            invoke = _int("invoke", options.get("invoke"), f"one of {invokes} (or None)")
-        else:
-            invoke = capture.run(spec.invoke).invoke
-        row = _int("row", options.get("row"), "a row of the invoke's batch (or None for row 0)")
-        index = capture.index_of(invoke, row)
-        if index != spec.invoke:
-            changes["invoke"] = index
-            if base is not None and "step" not in options:
-                changes["step"] = None
-    run = capture.run(changes.get("invoke", spec.invoke))
-    if "step" in options:
-        changes["step"] = _step(
-            run, _int("step", options["step"], f"one of the saved steps {run.step_list}")
-        )
-    last = len(run.tokens) - 1
-    if "position" in options:
-        position = _int("position", options["position"], f"a token position 0..{last}")
-        if position is not None and not 0 <= position <= last:
-            raise ViewError(
-                f"position={position} is outside {run.label}: pass 0..{last} (or None for "
-                "the last token)."
-            )
-        changes["position"] = position
-    elif spec.position is not None and spec.position > last:
-        changes["position"] = None
-    if "top_k" in options:
-        top_k = _int("top_k", options["top_k"], f"1..{MAX_TOP_K}")
-        if top_k is None or not 1 <= top_k <= MAX_TOP_K:
-            raise ViewError(f"top_k={top_k!r} is out of range: pass an int from 1 to {MAX_TOP_K}.")
-        changes["top_k"] = top_k
-    if "max_cells" in options:
-        cells = _int("max_cells", options["max_cells"], f"at least 1 (default {MAX_LENS_CELLS})")
-        if cells is None or cells < 1:
-            raise ViewError(
-                f"max_cells={cells!r} is out of range: pass an int of at least 1 "
-                f"(default {MAX_LENS_CELLS})."
-            )
-        changes["max_cells"] = cells
-    for name, valid in (("layer", "a decoder layer number (or None for the last)"),
-                        ("head", "an attention head number (or None)")):  # fmt: skip
-        if name in options:
-            number = _int(name, options[name], valid)
-            if number is not None and number < 0:
-                raise ViewError(f"{name}={number} is negative: pass {valid}.")
-            changes[name] = number
-    if "module" in options:
-        changes["module"] = _text(
-            "module", options["module"], "a saved module path such as 'model.layers.3.mlp'"
-        )
-    if "track" in options:
-        changes["track"] = (
-            _text("track", options["track"], "a token to follow such as ' Paris'") or None
-        )
-    if "compare" in options:
-        compare = options["compare"]
-        items = (
-            []
-            if compare is None
-            else [compare]
-            if not isinstance(compare, (list, tuple))
-            else list(compare)
-        )
-        valid = f"invoke numbers from {capture.invokes()}"
-        changes["compare"] = tuple(capture.index_of(_int("compare", i, valid)) for i in items)
-    return spec.replace(**changes)
-
-
-def build(capture: Capture, spec: ViewSpec) -> go.Figure:
-    """The figure of ``spec``; the slider starts at ``spec.step`` and goes to the last step."""
+def shown_module(capture: Capture, spec: ViewSpec) -> str | None:
+    """The module path (``module`` view) or pattern (``family``), or the logits path
+    (``top_tokens``) that ``build(capture, spec)`` shows: what the module menu says."""
     run = capture.run(spec.invoke)
-    view = normalize_view(spec.view) or default_view(capture)
-    step = _step(run, spec.step)
-    if view == "logit_lens":
-        if capture.model is None:
-            raise ViewError(
-                "The logit lens needs the model's final norm and unembedding, and a plain dict "
-                "of tensors has no model: show the traced Generator (jupyter_invoker."
-                "show(generator)), or pick view='residual_norm' or view='module'."
-            )
-        lens = find_lens(capture.model.hf_model)
-        tokenizer = capture.model.tokenizer
-        track = []
-        if spec.track:
-            track = list(tokenizer(spec.track, add_special_tokens=False).input_ids[:1])
-            if not track:
-                raise ViewError(f"track={spec.track!r} is no token of this model's vocabulary.")
-        data = logit_lens(run, lens, top_k=spec.top_k, max_cells=spec.max_cells,
-                          focus=spec.position, track=track, step=step)  # fmt: skip
+    view = normalize_view(spec.view)
+    if view == "module":
+        path = spec.module or default_module(run, capture.model)
+        return path[: -len(".output")] if path.endswith(".output") else path
+    if view == "family":
+        if spec.module:
+            return spec.module
+        choices = family_choices(run)
+        preferred = f"{layer_family(run)}.*.mlp"
+        return preferred if preferred in choices else (choices[-1] if choices else None)
+    if view == "top_tokens":
+        paths = logit_paths(run, capture.model)
+        return spec.module if spec.module in paths else (paths[-1] if paths else None)
+    return None
 
-        def decode(ids: list[int]) -> list[str]:
-            return _decode_all(tokenizer, ids)
 
-        if spec.compare:
-            others = [capture.run(i) for i in spec.compare]
-            pairs = [(data, run)] + [
-                (
-                    logit_lens(
-                        r, lens, top_k=spec.top_k, max_cells=spec.max_cells, focus=spec.position
-                    ),
-                    r,
-                )
-                for r in others
-            ]
-            return compare_lens_figure(pairs, decode, lens)
-        title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
-        views = step_views(run, data.positions, title, steps=data.steps)
-        return lens_figure(
-            data, run, decode, lens, views, active=_active(views, step), focus=spec.position
+def check_module(run: Run, path: str, model: Any) -> None:
+    """A ViewError unless ``path`` was saved in ``run``: for a module of the model that
+    was not saved, the line that saves it; for a name the model does not have, the
+    closest saved (or existing) module as a "did you mean"."""
+    paths = run.paths()
+    if path in paths:
+        return
+    hf_model = getattr(model, "hf_model", None)
+    names = [name for name, _ in hf_model.named_modules() if name] if hf_model is not None else []
+    save = "with your LanguageModel as model, or invoker.save_all() for every module"
+    if path in names:
+        raise ViewError(
+            f"{path!r} was not saved in {run.label}. Save it inside the invoke block: "
+            f"{python_path(path)}.output.save() ({save}); then show the run again."
         )
-    if view == "attention":
-        data_a = attention(run, layer=spec.layer, head=spec.head)
-        title = f"Attention · {data_a.path} · layer {data_a.layer}"
-        views = step_views(run, data_a.positions, title)
-        return attention_figure(data_a, run, views, active=_active(views, step))
-    if view == "residual_norm":
-        grid = residual_norm(run, step=step)
-    elif view == "family":
-        pattern = spec.module or f"{layer_family(run)}.*.mlp"
-        if "*" not in pattern:
-            raise ViewError(f"family needs a pattern with * for the layer number, not {pattern!r}.")
-        family_paths(run, pattern)
-        grid = family_summary(run, pattern, step=step)
-    else:
-        path = spec.module or default_module(run)
-        if path.endswith(".output"):
-            path = path[: -len(".output")]
-        grid = module_output(run, path)
-    views = step_views(run, grid.positions, grid.title, steps=grid.steps)
-    return grid_figure(grid, views, active=_active(views, step))
+    close = difflib.get_close_matches(path, paths, n=1, cutoff=0.6) or difflib.get_close_matches(
+        path, names, n=1, cutoff=0.6
+    )
+    where = "The model has" if hf_model is not None else f"{run.label} saved"
+    if not close:
+        raise ViewError(
+            f"{where} no module {path!r}; pass module= one of the saved modules "
+            f"({', '.join(paths[:6])}{' ...' if len(paths) > 6 else ''})."
+        )
+    hint = f"Did you mean {close[0]!r}? Pass module={close[0]!r}"
+    if close[0] not in paths:
+        hint += f" after saving it ({python_path(close[0])}.output.save(), {save})"
+    raise ViewError(f"{where} no module {path!r}. {hint}.")
 
 
 def _active(views: list[StepView], step: int | None) -> int | None:
@@ -319,9 +138,154 @@ def _active(views: list[StepView], step: int | None) -> int | None:
     return before[-1] if before else 0
 
 
-def attention_available(run: Run) -> bool:
-    try:
-        attention_family(run)
-    except ViewError:
-        return False
-    return True
+def _decoder(capture: Capture) -> Any:
+    tokenizer = capture.model.tokenizer
+    return lambda ids: _decode_all(tokenizer, ids)
+
+
+def _lens(
+    capture: Capture, run: Run, spec: ViewSpec, step: int | None, other: Run | None
+) -> go.Figure:
+    if capture.model is None:
+        raise ViewError(
+            "The logit lens needs the model's final norm and unembedding, and a plain dict "
+            "of tensors has no model: show the traced Generator (jupyter_invoker."
+            "show(generator)), or pick view='residual_norm' or view='module'."
+        )
+    if spec.diff == STEP_DIFF:
+        raise ViewError(
+            "diff='step' applies to the residual norm, family and module views; for the "
+            "logit lens, pass diff= another invoke number (run A − run B)."
+        )
+    lens = find_lens(capture.model.hf_model)
+    track: list[int] = []
+    if spec.track:
+        track = list(capture.model.tokenizer(spec.track, add_special_tokens=False).input_ids[:1])
+        if not track:
+            raise ViewError(f"track={spec.track!r} is no token of this model's vocabulary.")
+    options: dict[str, Any] = {"top_k": spec.top_k, "max_cells": spec.max_cells,
+                               "focus": spec.position}  # fmt: skip
+    data = logit_lens(run, lens, track=track, step=step, **options)
+    decode = _decoder(capture)
+    if spec.compare:
+        others = [capture.run(i) for i in spec.compare]
+        pairs = [(data, run)] + [(logit_lens(r, lens, **options), r) for r in others]
+        return compare_lens_figure(pairs, decode, lens)
+    title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
+    views = step_views(run, data.positions, title, steps=data.steps)
+    if other is not None:
+        b = logit_lens(other, lens, step=step, gather=data.top_ids, **options)
+        if b.positions != data.positions or b.layers != data.layers:
+            raise ViewError(
+                f"{run_name(run)} and {run_name(other)} cover different layers or positions "
+                "here: a difference needs runs that saved the same layers and steps."
+            )
+        a_name, b_name = run_name(run), run_name(other)
+        title = f"Logit lens difference {a_name} − {b_name}"
+        views = step_views(run, data.positions, title, steps=data.steps)
+        return lens_difference_figure(data, b, run, decode, lens, a_name, b_name, views,
+                                      active=_active(views, step))  # fmt: skip
+    return lens_figure(data, run, decode, lens, views, active=_active(views, step),
+                       focus=spec.position)  # fmt: skip
+
+
+def _attention(run: Run, spec: ViewSpec, step: int | None, other: Run | None) -> go.Figure:
+    if spec.diff == STEP_DIFF:
+        raise ViewError(
+            "diff='step' applies to the residual norm, family and module views; for "
+            "attention, pass diff= another invoke number (run A − run B)."
+        )
+    data = attention(run, layer=spec.layer, head=spec.head, focus=spec.position)
+    title = attention_title(data)
+    signed = False
+    if other is not None:
+        b = attention(other, layer=data.layer, head=spec.head, focus=spec.position)
+        if b.positions != data.positions or b.heads != data.heads:
+            raise ViewError(
+                f"{run_name(run)} and {run_name(other)} cover different queries here: a "
+                "difference needs runs over the same positions."
+            )
+        data = AttentionData(data.layer, data.path, data.heads, data.positions,
+                             data.weights - b.weights, data.n_heads,
+                             [*data.notes, f"difference: {run_name(run)} − {run_name(other)}"])  # fmt: skip
+        title = attention_title(data, f"{run_name(run)} − {run_name(other)}")
+        signed = True
+    views = step_views(run, data.positions, title)
+    return attention_figure(data, run, views, active=_active(views, step), scale=spec.scale,
+                            signed=signed)  # fmt: skip
+
+
+def _grid(
+    capture: Capture, run: Run, spec: ViewSpec, view: str, step: int | None, other: Run | None
+) -> go.Figure:
+    module = shown_module(capture, spec)
+
+    def reduce(r: Run) -> Grid:
+        if view == "residual_norm":
+            return residual_norm(r, step=step, focus=spec.position)
+        if view == "family":
+            pattern = module or f"{layer_family(r)}.*.mlp"
+            if "*" not in pattern:
+                raise ViewError(
+                    f"family needs a pattern with * for the layer number, not {pattern!r}."
+                )
+            family_paths(r, pattern)
+            return family_summary(r, pattern, step=step, focus=spec.position)
+        assert module is not None
+        check_module(r, module, capture.model)
+        return module_output(r, module, focus=spec.position)
+
+    grid = reduce(run)
+    if other is not None:
+        grid = grid_difference(grid, reduce(other), run_name(run), run_name(other))
+    elif spec.diff == STEP_DIFF:
+        grid = step_difference(grid)
+    colours = colour_scale(grid.z, spec.scale, signed=grid.signed)
+    views = step_views(run, grid.positions, grid.title, steps=grid.steps)
+    return grid_figure(grid, views, active=_active(views, step), colours=colours)
+
+
+def _top_tokens(capture: Capture, run: Run, spec: ViewSpec, step: int | None) -> go.Figure:
+    path = shown_module(capture, spec)
+    if path is None:
+        raise ViewError(
+            f"The top-tokens view reads the model's output logits, and {run.label} saved "
+            "none: save them inside the invoke block (model.lm_head.output.save())."
+        )
+    if spec.diff is not None:
+        raise ViewError("The top-tokens view has no difference: pick diff=None.")
+    grid = top_tokens_grid(top_tokens(run, path, top_k=spec.top_k, focus=spec.position),
+                           run, _decoder(capture))  # fmt: skip
+    views = step_views(run, grid.positions, grid.title, steps=grid.steps)
+    colours = Colours(grid.z, 0.0, 1.0, "")
+    return grid_figure(grid, views, active=_active(views, step), colours=colours)
+
+
+def build(capture: Capture, spec: ViewSpec) -> go.Figure:
+    """The figure of ``spec``; the slider starts at ``spec.step`` and goes to the last step."""
+    run = capture.run(spec.invoke)
+    view = normalize_view(spec.view) or default_view(capture)
+    step = _step(run, spec.step)
+    if spec.compare and spec.diff is not None:
+        raise ViewError(
+            "compare= puts runs side by side and diff= subtracts one: pick one of them "
+            "(compare=None or diff=None)."
+        )
+    other = capture.run(spec.diff) if isinstance(spec.diff, int) else None
+    if other is run:
+        raise ViewError(f"diff= names the run shown ({run_name(run)}): pick another invoke.")
+    if other is not None:
+        check_same_positions(run, other)
+    if view == "logit_lens":
+        fig = _lens(capture, run, spec, step, other)
+    elif view == "attention":
+        fig = _attention(run, spec, step, other)
+    elif view == "top_tokens":
+        fig = _top_tokens(capture, run, spec, step)
+    else:
+        fig = _grid(capture, run, spec, view, step, other)
+    # Our renderer redraws with Plotly.react: a zoom survives a change of step, top-k
+    # or scale, and resets when what the axes show changes.
+    key = (view, spec.invoke, shown_module(capture, spec), spec.layer, spec.compare, spec.diff)
+    fig.update_layout(uirevision="|".join(map(str, key)))
+    return fig

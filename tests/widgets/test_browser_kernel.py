@@ -74,7 +74,7 @@ def _run(client: Any, code: str) -> list[dict[str, Any]]:
 
 def _control(client: Any, name: str, state: dict[str, Any]) -> list[dict[str, Any]]:
     """Send a widget state update as the front end does, for one control."""
-    printed = _run(client, f"print(browser._controls[{name!r}].model_id)")
+    printed = _run(client, f"print(browser.controls[{name!r}].model_id)")
     comm_id = "".join(m["content"]["text"] for m in printed if m["msg_type"] == "stream").strip()
     content = {"comm_id": comm_id, "data": {"method": "update", "state": state, "buffer_paths": []}}
     msg = client.session.msg("comm_msg", content)
@@ -115,10 +115,12 @@ def test_controls_update_the_figure_in_place(kernel: Any) -> None:
     assert fig["data"][0]["hovertext"][0][0].count("<br>") == 3  # header + top-3
     fig = one_update("track", {"value": " Paris"})
     assert any(t.get("name", "").endswith("(tracked)") for t in fig["data"])
+    fig = one_update("view", {"index": 2})  # module: the module menu applies now
+    assert fig["layout"]["title"]["text"].startswith("model.layers.2.mlp output")
     fig = one_update("module", {"index": 2})
     assert fig["layout"]["title"]["text"].startswith("model.layers.0.")
     sent = _run(kernel, "print(browser.sent)")
-    assert "".join(m["content"]["text"] for m in sent if m["msg_type"] == "stream").strip() == "7"
+    assert "".join(m["content"]["text"] for m in sent if m["msg_type"] == "stream").strip() == "8"
 
 
 def test_update_as_the_last_line_of_a_cell_sends_one_figure(kernel: Any) -> None:

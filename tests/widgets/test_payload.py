@@ -15,9 +15,9 @@ from jupyter_invoker.widgets._figures import (
     bundle,
     bundle_bytes,
     grid_figure,
-    lens_figure,
     step_views,
 )
+from jupyter_invoker.widgets._figures_lens import lens_figure
 from jupyter_invoker.widgets._reduce import family_summary, module_output, residual_norm
 from jupyter_invoker.widgets._reduce_attention import attention
 from jupyter_invoker.widgets._reduce_lens import Lens, logit_lens
@@ -127,4 +127,4 @@ def test_measure_counts_what_is_sent() -> None:
     )
     fig = grid_figure(residual_norm(small), [])
     assert bundle_bytes(fig) == measured(fig) < 5_000
-    assert fig.layout.annotations[0].text == "reduced: L2 norm over 3 units"
+    assert fig.layout.annotations[0].text == "reduced: L2 norm over 3 units<br>colour: full range"

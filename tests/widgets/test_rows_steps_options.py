@@ -48,7 +48,7 @@ def test_each_row_of_a_batch_is_shown_with_its_own_tokens(batched: Any) -> None:
         ji.show(batched, row=2)
 
     # the live browser: a row menu for the batch, which switches the figure's row
-    controls = browser._control_box() and browser._controls
+    controls = browser.controls
     assert controls["row"].layout.display != "none"
     assert [value for _, value in controls["row"].options] == [0, 1]
     controls["row"].value = 0
@@ -62,8 +62,7 @@ def test_a_single_prompt_has_no_row_menu(lm: LanguageModel) -> None:
         tracer.invoker.save_all()
     browser = ji.show(tracer, view="residual_norm")
     assert "row" not in browser.figure.layout.title.text
-    browser._control_box()
-    assert browser._controls["row"].layout.display == "none"
+    assert browser.controls["row"].layout.display == "none"
 
 
 def test_family_views_use_the_complete_set_of_the_requested_step(lm: LanguageModel) -> None:
