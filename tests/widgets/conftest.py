@@ -50,6 +50,7 @@ def tiny(model: LanguageModel, kind: str, **extra: Any) -> LanguageModel:
                 "num_hidden_layers": 2, "num_attention_heads": 2, "word_embed_proj_dim": 32}),
     }  # fmt: skip
     config_cls, model_cls, sizes = configs[kind]
+    options = {"max_position_embeddings": 128, **sizes, **extra}
     config = config_cls(vocab_size=vocab, pad_token_id=pad, bos_token_id=None, eos_token_id=None,
-                        max_position_embeddings=128, **sizes, **extra)  # fmt: skip
+                        **options)  # fmt: skip
     return LanguageModel(model_cls(config).eval(), tokenizer=model.tokenizer)

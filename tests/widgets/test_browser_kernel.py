@@ -90,6 +90,9 @@ def test_controls_update_the_figure_in_place(kernel: Any) -> None:
     shown = _run(kernel, SETUP)
     displays = [m for m in shown if m["msg_type"] == "display_data"]
     assert [WIDGET in m["content"]["data"] for m in displays] == [True, False]
+    # where no kernel draws the controls (VS Code, nbviewer, an untrusted reopen): a sentence
+    controls_text = displays[0]["content"]["data"]["text/plain"]
+    assert controls_text.startswith("Activation browser controls") and "VBox(" not in controls_text
     figure = displays[1]["content"]
     # plotly's own figure, our renderer's marker beside it, no HTML/script
     assert set(figure["data"]) == {LIVE, MIME, "text/plain"}

@@ -95,7 +95,7 @@ def test_options_are_checked_at_show_and_update(batched: Any) -> None:
         ({"top_k": 0}, r"top_k=0 is out of range: pass an int from 1 to 20"),
         ({"nosuch": 1}, r"Unknown option 'nosuch': the options are view, invoke, row, step"),
         ({"compare": "1"}, r"compare='1' is a str: pass an int, invoke numbers from \[0\]"),
-        ({"position": 99}, r"position=99 is outside .*: pass 0\.\.10"),
+        ({"position": 99}, r"position=99 is outside .*: pass 0\.\.8"),  # step 0 only
         ({"track": 5}, r"track=5 is a int: pass a string"),
         ({"max_cells": 0}, r"max_cells=0 is out of range"),
         ({"layer": -1}, r"layer=-1 is negative"),
