@@ -1,6 +1,8 @@
 """The executed notebook 03, reopened with no kernel in JupyterLab and in Notebook 7
-(Debian's Chromium through Playwright): the activation browser's figures render as
-plotly output (no kernel, untrusted), and the figure's own step slider works."""
+(Debian's Chromium through Playwright): the activation browser's figures render (no
+kernel, untrusted), the figure's own step slider works and moves the trajectory panel
+with it, and the controls' place says in a sentence that they need a kernel. And the
+notebooks this package ships open unmodified (their kernelspec is the kernel's own)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ pytestmark = pytest.mark.slow  # a jupyter server and Chromium
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "03_activation_browser.ipynb"
-PLOT = ".jp-OutputArea-output.js-plotly-plot"  # plotly's renderer is the output element itself
+PLOT = ".jp-OutputArea-output.js-plotly-plot"  # the renderer is the output element itself
+PROMPT_TOKENS = 9  # the first figure's prompt: "The Eiffel Tower is in the city of"
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +83,8 @@ def _check_figure(page: Any) -> dict[str, Any]:
     assert found["title"].startswith("Logit lens"), found
     assert found["slider"] == 1, found
     assert found["kernel"] and not found["running"], found
+    text = page.locator(".jp-Notebook").first.inner_text()
+    assert "Activation browser controls" in text and "VBox(children" not in text, text[:1500]
     return found
 
 
@@ -126,6 +131,29 @@ def test_reopened_notebook_shows_the_heatmaps(lab_server, page, artifacts, root,
     page.screenshot(path=str(artifacts / f"browser-{app}.png"))
     title = _step_back(page)
     assert "step 0" in title and "generated so far" not in title, (title, found)
+    # the trajectory panel followed the slider to the prompt's last token
+    menu = page.locator(PLOT).first.locator(".updatemenu-header-group .updatemenu-item-text")
+    assert menu.first.text_content().startswith(f"pos {PROMPT_TOKENS - 1} "), title
     before, after = _pick_position(page)
     assert len(before) == len(after) == 5 and before != after, (before, after)
     page.locator(PLOT).first.screenshot(path=str(artifacts / f"browser-{app}-step0.png"))
+
+
+def test_the_shipped_notebooks_open_unmodified(lab_server, page, tmp_path) -> None:
+    """Opening a notebook starts its kernel; a kernelspec that differs from the
+    kernel's own (name or display name) is rewritten at once and the notebook shows
+    as modified before the user did anything."""
+    for name in ("01_tracing.ipynb", "03_activation_browser.ipynb"):
+        (tmp_path / name).write_text((REPO / "notebooks" / name).read_text())
+    server = lab_server(tmp_path)
+    for name in ("01_tracing.ipynb", "03_activation_browser.ipynb"):
+        server.open(page, f"lab/tree/{name}")
+        for _ in range(240):
+            _, sessions = server.api("GET", "api/sessions")
+            kernels = [s["kernel"] for s in sessions if s["path"] == name]
+            if kernels and kernels[0]["execution_state"] == "idle":
+                break
+            page.wait_for_timeout(250)
+        page.wait_for_timeout(3000)  # what a kernelspec rewrite would have changed by now
+        tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+        assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), name
