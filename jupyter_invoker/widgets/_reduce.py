@@ -12,6 +12,7 @@ which the figure prints. Sizes are bounded here, before anything is sent.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import re
@@ -36,6 +37,7 @@ __all__ = [
     "residual_norm",
     "token_label",
     "window",
+    "window_grid",
 ]
 
 MAX_COLUMNS = 128  # unit columns of a module-output heatmap
@@ -98,6 +100,23 @@ def window(
     start = end - limit
     note = f"positions {positions[start]}–{positions[end - 1]} of {n} (window of {limit})"
     return slice(start, end), note
+
+
+def window_grid(grid: Grid, limit: int = MAX_TOKENS, *, focus: int | None = None) -> Grid:
+    """``grid`` cut to a window of at most ``limit`` token positions ending at ``focus``
+    (a grid reduced once over every position serves every window)."""
+    cut, note = window(grid.positions, limit, focus=focus)
+    if note is None:
+        return grid
+    labels = "cols" if "x" in grid.token_axis else "rows"
+    z = grid.z[:, cut] if labels == "cols" else grid.z[cut]
+    return dataclasses.replace(
+        grid,
+        z=z,
+        positions=grid.positions[cut],
+        notes=[*grid.notes, note],
+        **{labels: getattr(grid, labels)[cut]},
+    )
 
 
 def pool_columns(x: np.ndarray, max_cols: int = MAX_COLUMNS) -> tuple[np.ndarray, str | None]:
@@ -196,10 +215,16 @@ def family_summary(
     rows: list[torch.Tensor] = []
     positions: list[int] = []
     units = 0
-    for _, path in members:  # one module at a time: memory stays at one activation
-        tensor, positions = run.activation(path, upto, steps=steps)
-        units = tensor[0].numel()
-        rows.append(torch.linalg.vector_norm(tensor.reshape(tensor.shape[0], -1), dim=-1))
+
+    def norm(piece: torch.Tensor) -> torch.Tensor:  # (positions, ...) -> (positions,)
+        nonlocal units
+        units = piece[0].numel() if len(piece) else units
+        norms: torch.Tensor = torch.linalg.vector_norm(piece.reshape(piece.shape[0], -1), dim=-1)
+        return norms
+
+    for _, path in members:  # norms step by step: no copy of any activation
+        row, positions = run.activation(path, upto, steps=steps, reduce=norm)
+        rows.append(row)
     if len({r.shape[0] for r in rows}) != 1:
         raise ViewError(
             f"The modules of {pattern!r} cover different positions; show them one by one."

@@ -17,6 +17,7 @@ one ``(positions, vocab)`` block.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +28,16 @@ from ..exceptions import ViewError
 from ._reduce import window
 from ._source import Run
 
-__all__ = ["LAYOUTS", "MAX_LENS_CELLS", "Lens", "LensData", "find_lens", "logit_lens"]
+__all__ = [
+    "LAYOUTS",
+    "MAX_LENS_CELLS",
+    "Lens",
+    "LensData",
+    "LensWindow",
+    "find_lens",
+    "lens_window",
+    "logit_lens",
+]
 
 # Layer × position cells of one logit lens: each costs a pass over the unembedding
 # (vocab × width multiply-adds) and ~100 bytes of top-k hover; 512 keeps the first view
@@ -118,6 +128,55 @@ class LensData:
     notes: list[str] = field(default_factory=list)
     steps: list[int] | None = None  # the generation steps covered (None: every saved one)
 
+    def top(self, k: int) -> LensData:
+        """The same lens with its top ``k`` tokens only (``k`` at most the computed top-k):
+        a lens computed once with the largest top-k serves every smaller one."""
+        return dataclasses.replace(
+            self,
+            top_ids=self.top_ids[..., :k],
+            top_probs=self.top_probs[..., :k],
+            trajectories=self.trajectories[:, :k],
+            gathered=None if self.gathered is None else self.gathered[..., :k],
+        )
+
+
+@dataclass(frozen=True)
+class LensWindow:
+    """Which cells a logit lens computes: the layers (after striding), the steps they
+    cover, and the window of positions. Equal windows give equal lenses."""
+
+    members: tuple[tuple[int, str], ...]
+    steps: tuple[int, ...]
+    positions: tuple[int, ...]
+    notes: tuple[str, ...]
+
+
+def lens_window(
+    run: Run,
+    lens: Lens,
+    *,
+    upto: int | None = None,
+    max_cells: int = MAX_LENS_CELLS,
+    focus: int | None = None,
+    step: int | None = None,
+) -> LensWindow:
+    """The cells :func:`logit_lens` computes for these options (cheap: no tensor work)."""
+    from ._reduce import complete_family
+
+    members, steps = complete_family(run, lens.layers, step)
+    positions = run.positions(members[0][1], upto, steps=steps)
+    notes: list[str] = []
+    shortest = min(len(positions), 8)
+    if len(members) * shortest > max_cells:
+        stride = -(-len(members) * shortest // max_cells)
+        kept = members[::-1][::stride][::-1]  # the last layer is always kept
+        notes.append(f"one layer in {stride} ({len(kept)} of {len(members)} layers)")
+        members = kept
+    cut, note = window(positions, max(1, max_cells // len(members)), focus=focus)
+    if note:
+        notes.append(note)
+    return LensWindow(tuple(members), tuple(steps), tuple(positions[cut]), tuple(notes))
+
 
 @torch.no_grad()
 def logit_lens(
@@ -142,22 +201,9 @@ def logit_lens(
     token ids ``(layer, pos, n)`` whose probabilities to keep (another run's top-k, for
     a difference); its layers and positions must be the ones this run's lens covers.
     """
-    from ._reduce import complete_family
-
-    members, steps = complete_family(run, lens.layers, step)
-    first_path = members[0][1]
-    first, positions = run.activation(first_path, upto, steps=steps)
-    notes: list[str] = []
-    shortest = min(len(positions), 8)
-    if len(members) * shortest > max_cells:
-        stride = -(-len(members) * shortest // max_cells)
-        kept = members[::-1][::stride][::-1]  # the last layer is always kept
-        notes.append(f"one layer in {stride} ({len(kept)} of {len(members)} layers)")
-        members = kept
-    cut, note = window(positions, max(1, max_cells // len(members)), focus=focus)
-    if note:
-        notes.append(note)
-    positions = positions[cut]
+    cells = lens_window(run, lens, upto=upto, max_cells=max_cells, focus=focus, step=step)
+    members, steps = list(cells.members), list(cells.steps)
+    positions, notes = list(cells.positions), list(cells.notes)
     weight = getattr(lens.head, "weight", None)
     device = weight.device if weight is not None else torch.device("cpu")
     dtype = weight.dtype if weight is not None else torch.float32
@@ -172,13 +218,10 @@ def logit_lens(
             )
         gather_ids = torch.from_numpy(np.asarray(gather, dtype=np.int64)).to(device)
 
+    span = (positions[0], positions[-1])
     hidden = torch.stack(
-        [
-            (first if path == first_path else run.activation(path, upto, steps=steps)[0])[cut]
-            for _, path in members
-        ]
+        [run.activation(path, upto, steps=steps, between=span)[0] for _, path in members]
     )
-    del first
 
     def read(block: torch.Tensor) -> torch.Tensor:  # (..., pos, d) -> probabilities
         logits = lens.head(lens.norm(block.to(device=device, dtype=dtype))).float()

@@ -14,15 +14,19 @@ padding of a batch row is dropped. No IPython here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import torch
 
 from ..exceptions import ViewError
 
 __all__ = ["Capture", "Run", "collect", "first_tensor", "python_path"]
+
+T = TypeVar("T")
+_CACHED = 16  # reductions kept per capture (each at most a few MB)
 
 _SAVE_HINT = (
     "Save something inside the invoke block first, e.g.\n"
@@ -111,11 +115,26 @@ class Run:
             )
         return outputs[path]
 
-    def activation(
+    def positions(
         self, path: str, upto: int | None = None, *, steps: list[int] | None = None
+    ) -> list[int]:
+        """The absolute positions :meth:`activation` returns rows for (no tensor built)."""
+        return self.activation(path, upto, steps=steps, reduce=lambda piece: piece[:0])[1]
+
+    def activation(
+        self,
+        path: str,
+        upto: int | None = None,
+        *,
+        steps: list[int] | None = None,
+        reduce: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        between: tuple[int, int] | None = None,
     ) -> tuple[torch.Tensor, list[int]]:
         """``(positions, ...)`` float tensor of ``path`` over every saved step ``<= upto``
-        (and in ``steps`` when given) and the absolute position of each row."""
+        (and in ``steps`` when given) and the absolute position of each row.
+        ``reduce``: applied to each step's ``(positions, ...)`` piece before the pieces
+        are joined, so a per-position reduction (a norm) never copies the activations;
+        ``between=(first, last)``: only those positions (a window), cut before joining."""
         last = self.step_list[-1] if upto is None else upto
         pieces: list[torch.Tensor] = []
         positions: list[int] = []
@@ -140,11 +159,18 @@ class Run:
                 start = self.pad if length == total else max(length - self.n_prompt, 0)
                 row = row[start:]
                 first = self.n_prompt - row.shape[0]
-                positions.extend(range(first, self.n_prompt))
+                here = list(range(first, self.n_prompt))
             else:
                 row = row[-1:]
-                positions.append(self.step_position(step))
-            pieces.append(row.detach().float())
+                here = [self.step_position(step)]
+            if between is not None:
+                keep = [i for i, p in enumerate(here) if between[0] <= p <= between[1]]
+                if not keep:
+                    continue
+                row, here = row[keep[0] : keep[-1] + 1], here[keep[0] : keep[-1] + 1]
+            positions.extend(here)
+            row = row.detach().float()
+            pieces.append(row if reduce is None else reduce(row))
         if not pieces:
             self.raw(path, last if last in self.steps else self.step_list[0])
             raise ViewError(f"{path!r} was not saved at steps {steps} of {self.label}.")
@@ -159,6 +185,22 @@ class Capture:
     model: Any = None
     mode: str = "trace"
     notes: list[str] = field(default_factory=list)
+    # Reductions already computed for this capture (the browser's controls go back and
+    # forth between the same views): the most recent _CACHED, by what determines them.
+    _cache: OrderedDict[tuple[Any, ...], Any] = field(
+        default_factory=OrderedDict, repr=False, compare=False
+    )
+
+    def cached(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()``, or what it returned for ``key`` before."""
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return cast(T, self._cache[key])
+        value = compute()
+        self._cache[key] = value
+        while len(self._cache) > _CACHED:
+            self._cache.popitem(last=False)
+        return value
 
     def run(self, index: int | None) -> Run:
         """The ``index``-th prompt that saved anything (the browser's prompt menu)."""

@@ -30,13 +30,21 @@ from ._figures_lens import (
     lens_figure,
     top_tokens_grid,
 )
-from ._reduce import Grid, family_paths, family_summary, layer_family, module_output, residual_norm
+from ._reduce import (
+    Grid,
+    family_paths,
+    family_summary,
+    layer_family,
+    module_output,
+    residual_norm,
+    window_grid,
+)
 from ._reduce_attention import AttentionData, attention, attention_family
-from ._reduce_lens import find_lens, logit_lens
+from ._reduce_lens import Lens, LensData, find_lens, lens_window, logit_lens
 from ._reduce_tokens import top_tokens
 from ._scale import Colours, colour_scale
 from ._source import Capture, Run, _decode_all, python_path
-from ._spec import STEP_DIFF, ViewSpec, _step, normalize_view
+from ._spec import MAX_TOP_K, STEP_DIFF, ViewSpec, _step, normalize_view
 
 __all__ = [
     "attention_available",
@@ -46,6 +54,9 @@ __all__ = [
     "run_name",
     "shown_module",
 ]
+
+
+_EVERY = 1 << 30  # "no window": a reduction over every position
 
 
 def module_choices(run: Run) -> list[str]:
@@ -143,6 +154,20 @@ def _decoder(capture: Capture) -> Any:
     return lambda ids: _decode_all(tokenizer, ids)
 
 
+def _lens_data(
+    capture: Capture, run: Run, lens: Lens, spec: ViewSpec, step: int | None, track: list[int]
+) -> LensData:
+    """The lens of ``run`` at ``spec``'s top-k, computed once per window with the largest
+    top-k: scrubbing steps, top-k and back costs no second pass over the unembedding."""
+    options: dict[str, Any] = {"max_cells": spec.max_cells, "focus": spec.position, "step": step}
+    cells = lens_window(run, lens, **options)
+    key = ("lens", capture.runs.index(run), cells, tuple(track))
+    full = capture.cached(
+        key, lambda: logit_lens(run, lens, top_k=MAX_TOP_K, track=track, **options)
+    )
+    return full.top(spec.top_k)
+
+
 def _lens(
     capture: Capture, run: Run, spec: ViewSpec, step: int | None, other: Run | None
 ) -> go.Figure:
@@ -165,11 +190,11 @@ def _lens(
             raise ViewError(f"track={spec.track!r} is no token of this model's vocabulary.")
     options: dict[str, Any] = {"top_k": spec.top_k, "max_cells": spec.max_cells,
                                "focus": spec.position}  # fmt: skip
-    data = logit_lens(run, lens, track=track, step=step, **options)
+    data = _lens_data(capture, run, lens, spec, step, track)
     decode = _decoder(capture)
     if spec.compare:
         others = [capture.run(i) for i in spec.compare]
-        pairs = [(data, run)] + [(logit_lens(r, lens, **options), r) for r in others]
+        pairs = [(data, run)] + [(_lens_data(capture, r, lens, spec, None, []), r) for r in others]
         return compare_lens_figure(pairs, decode, lens)
     title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
     views = step_views(run, data.positions, title, steps=data.steps)
@@ -221,8 +246,14 @@ def _grid(
     module = shown_module(capture, spec)
 
     def reduce(r: Run) -> Grid:
+        # Reduced once over every position, then cut to the window: moving the window
+        # (position) or going back to a view costs no second pass over the activations.
+        key = ("grid", view, capture.runs.index(r), module, step)
+        return window_grid(capture.cached(key, lambda: _every_position(r)), focus=spec.position)
+
+    def _every_position(r: Run) -> Grid:
         if view == "residual_norm":
-            return residual_norm(r, step=step, focus=spec.position)
+            return residual_norm(r, step=step, max_tokens=_EVERY)
         if view == "family":
             pattern = module or f"{layer_family(r)}.*.mlp"
             if "*" not in pattern:
@@ -230,10 +261,10 @@ def _grid(
                     f"family needs a pattern with * for the layer number, not {pattern!r}."
                 )
             family_paths(r, pattern)
-            return family_summary(r, pattern, step=step, focus=spec.position)
+            return family_summary(r, pattern, step=step, max_tokens=_EVERY)
         assert module is not None
         check_module(r, module, capture.model)
-        return module_output(r, module, focus=spec.position)
+        return module_output(r, module, max_tokens=_EVERY)
 
     grid = reduce(run)
     if other is not None:

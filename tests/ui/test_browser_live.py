@@ -206,6 +206,8 @@ def _drive_every_control(page: Any, shot: Any) -> dict[str, Any]:
     handle.press("Home")
     fig = _wait(page, lambda f: "step 0" in f["title"], "step 0")
     assert fig["slider"] == 0 and fig["menu"].startswith("pos 8 "), fig
+    # drawn by this package's renderer (plotly's own keeps the first figure on screen)
+    assert "jp-InvokerFigure" in (page.locator(PLOT).first.get_attribute("class") or "")
 
     _type(page, "position", "3")
     fig = _wait(page, lambda f: f["menu"].startswith("pos 3 "), "the trajectory at position 3")
