@@ -26,11 +26,8 @@ DEFERRED = {
     # torch (~1 s) loads only when a run needs the local model, not for API-only use.
     ("jupyter_invoker.magics._names", "jupyter_invoker.tracing"): "torch on first local run",
     ("jupyter_invoker.invokers._local", "jupyter_invoker.tracing"): "torch on first local run",
-    # TEMPORARY, until the activation browser's rewrite lands (it moves these).
+    # plotly (~0.5 s) loads with the first figure: `widgets.worth_showing` stays light.
     ("jupyter_invoker.widgets", "jupyter_invoker.widgets._browser"): "plotly on first view",
-    ("jupyter_invoker.widgets._reduce_lens", "jupyter_invoker.widgets._reduce"): "pending",
-    ("jupyter_invoker.widgets._source", "jupyter_invoker.invokers._result"): "pending",
-    ("jupyter_invoker.widgets._source", "jupyter_invoker.tracing"): "pending",
 }
 
 

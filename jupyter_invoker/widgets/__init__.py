@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._choose import worth_showing
 from ._reduce_lens import LAYOUTS
 
 if TYPE_CHECKING:
     from ._browser import show
-    from ._choose import worth_showing
 
 __all__ = ["LAYOUTS", "show", "worth_showing"]
 
@@ -32,8 +32,4 @@ def __getattr__(name: str) -> Any:
         from ._browser import show
 
         return show
-    if name == "worth_showing":  # no plotly: the magics ask before showing anything
-        from ._choose import worth_showing
-
-        return worth_showing
     raise AttributeError(f"module 'jupyter_invoker.widgets' has no attribute {name!r}")

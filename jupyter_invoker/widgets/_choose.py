@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..exceptions import ViewError
-from ._reduce import layer_family
+from ._reduce import family_paths, layer_family
 from ._reduce_lens import find_lens
 from ._source import Capture, Run, collect, first_tensor
 
@@ -63,8 +63,6 @@ def logit_paths(run: Run, model: Any) -> list[str]:
 def default_module(run: Run, model: Any = None) -> str:
     """The last decoder layer's MLP when it was saved, else the last saved module that
     is not the output logits."""
-    from ._reduce import family_paths
-
     paths = _tensor_paths(run) or run.paths()
     try:
         last = family_paths(run, layer_family(run))[-1][1]

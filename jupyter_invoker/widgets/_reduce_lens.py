@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..exceptions import ViewError
-from ._reduce import window
+from ._reduce import complete_family, window
 from ._source import Run
 
 __all__ = [
@@ -161,8 +161,6 @@ def lens_window(
     step: int | None = None,
 ) -> LensWindow:
     """The cells :func:`logit_lens` computes for these options (cheap: no tensor work)."""
-    from ._reduce import complete_family
-
     members, steps = complete_family(run, lens.layers, step)
     positions = run.positions(members[0][1], upto, steps=steps)
     notes: list[str] = []

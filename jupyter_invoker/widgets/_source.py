@@ -22,6 +22,8 @@ from typing import Any, TypeVar, cast
 import torch
 
 from ..exceptions import ViewError
+from ..invokers._result import ExecutionResult
+from ..tracing import Generator, Invoker
 
 __all__ = ["Capture", "Run", "collect", "first_tensor", "python_path"]
 
@@ -318,9 +320,6 @@ def _from_dict(saved: Mapping[str, Any]) -> Capture:
 def collect(source: Any) -> Capture:
     """A :class:`Capture` from a Generator, an ExecutionResult of a local run, an Invoker
     or a ``{module_path: tensor}`` dict."""
-    from ..invokers._result import ExecutionResult
-    from ..tracing import Generator, Invoker
-
     if isinstance(source, Capture):
         return source
     if isinstance(source, ExecutionResult):
