@@ -106,17 +106,6 @@ def save_every_step(
     return targets
 
 
-def saved_anything(generator: Generator) -> bool:
-    """Whether the run saved a module output: what the activation browser shows (a
-    saved input or derived value alone is not)."""
-    return any(
-        key.endswith(".output")
-        for per_invoke in generator.saved
-        for values in per_invoke.values()
-        for key in values
-    )
-
-
 def _streamer(lm: LanguageModel, live: LiveOutput | None, pane: int) -> TokenStreamer | None:
     if live is None or not live.enabled:
         return None

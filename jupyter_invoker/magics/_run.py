@@ -25,13 +25,13 @@ from IPython.core.error import UsageError
 from ..exceptions import PromptyRenderError
 from ..invokers import ExecutionResult, execute
 from ..invokers._local import DEFAULT_MAX_NEW_TOKENS, LocalOptions
+from ..widgets import worth_showing
 from ._body import (
     check_patterns,
     compile_body,
     has_code,
     run_generate_body,
     run_local,
-    saved_anything,
 )
 from ._display import LiveOutput, suppress_value
 from ._many import run_many
@@ -62,9 +62,10 @@ def _finish(shell: Any, result: Any, opts: InvokeOptions | GenerateOptions, show
 
 
 def show_browser(result: ExecutionResult, opts: InvokeOptions | GenerateOptions) -> None:
-    """The activation browser of a local run that saved something, when the magic
-    displays (``jupyter_invoker.show`` displays itself)."""
-    if not opts.display or result.generator is None or not saved_anything(result.generator):
+    """The activation browser of a local run whose saved outputs have a view that tells
+    something (decoder layers, or only the logits: the top tokens per step), when the
+    magic displays (``jupyter_invoker.show`` displays itself)."""
+    if not opts.display or result.generator is None or not worth_showing(result.generator):
         return
     try:
         result.show()

@@ -68,3 +68,35 @@ def test_save_pattern(shell: InteractiveShell) -> None:
         "with invoke('Hello'):\n    pass\n",
     )
     assert [set(step) for step in result.generator.saved[0].values()] == [{"lm_head.output"}] * 2
+
+
+def test_saving_only_the_logits_shows_the_top_tokens_per_step(
+    shell: InteractiveShell, displays: Recorder
+) -> None:
+    shell.run_cell_magic(
+        "generate", '--max-new-tokens 2 --save "lm_head"', "with invoke('Hello'):\n    pass\n"
+    )
+    figures = [
+        data["application/vnd.plotly.v1+json"]["layout"]["title"]["text"]
+        for data, _, _ in displays.messages
+        if "application/vnd.plotly.v1+json" in data
+    ]
+    # one figure, the top tokens per step (not a one-row strip averaged over token ids)
+    assert len(figures) == 1 and figures[0].startswith("Top tokens · lm_head"), figures
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "with invoke('Hello'):\n    pass\n",
+        "with invoke('Hello'):\n    x = model.model.norm.input.save()\n",
+    ],
+    ids=["nothing saved", "only an input saved"],
+)
+def test_a_run_with_nothing_worth_a_figure_shows_no_browser(
+    shell: InteractiveShell, displays: Recorder, body: str
+) -> None:
+    shell.run_cell_magic("generate", "--max-new-tokens 2", body)
+    assert not [
+        data for data, _, _ in displays.messages if "application/vnd.plotly.v1+json" in data
+    ]
