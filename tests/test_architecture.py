@@ -28,6 +28,10 @@ DEFERRED = {
     ("jupyter_invoker.invokers._local", "jupyter_invoker.tracing"): "torch on first local run",
     # plotly (~0.5 s) loads with the first figure: `widgets.worth_showing` stays light.
     ("jupyter_invoker.widgets", "jupyter_invoker.widgets._browser"): "plotly on first view",
+    (
+        "jupyter_invoker.patching._result",
+        "jupyter_invoker.widgets._figures",
+    ): "plotly on first view",
 }
 
 

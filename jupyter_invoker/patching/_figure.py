@@ -2,20 +2,20 @@
 
     fig = patch_figure(result)            # one panel per site: layer × token (or × head)
     fig = patch_figure(result, other)     # rows: result, other, result − other
-    bundle(fig)                           # {"application/vnd.plotly.v1+json": ..., "text/plain": ...}
 
 Hover shows the value, the layer and the token (or head). Arrays go out as float32
 (plotly's binary encoding) and a panel wider than its share of the size bound is
 pooled along positions (the value of largest magnitude in each block of positions, so
 a peak survives), which the title says: a figure stays under 1 MB whatever the model
-and prompt. A plain plotly output renders in a reopened notebook with no kernel and
-no trust, in JupyterLab, Notebook 7, VS Code and nbviewer. plotly is imported here
-only, when a figure is first built.
+and prompt. ``PatchResult.show`` sends it as the activation browser's figures go
+(``widgets._figures.bundle``): plotly's own MIME output, which renders in a reopened
+notebook with no kernel and no trust, in JupyterLab, Notebook 7, VS Code and nbviewer,
+marked for this package's JupyterLab renderer. plotly is imported here only, when a
+figure is first built.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +24,8 @@ import numpy as np
 if TYPE_CHECKING:
     from ._result import PatchResult
 
-__all__ = ["MAX_CELLS", "MIME", "bundle", "bundle_bytes", "patch_figure"]
+__all__ = ["MAX_CELLS", "patch_figure"]
 
-MIME = "application/vnd.plotly.v1+json"
 MAX_CELLS = 120_000  # float32 cells over all panels: ~640 KB once base64-encoded
 _NAMES = {"resid": "residual stream", "attn": "attention", "mlp": "MLP", "heads": "heads"}
 _FONT = {"family": "monospace", "size": 11}
@@ -120,17 +119,3 @@ def patch_figure(result: PatchResult, other: PatchResult | None = None) -> Any:
         margin={"l": 70, "r": 20, "t": 90, "b": 40},
     )  # fmt: skip
     return fig
-
-
-def bundle(fig: Any) -> dict[str, Any]:
-    """The display bundle: plotly's MIME output (as its renderer builds it) and a text line."""
-    import plotly.io as pio
-
-    as_json = json.loads(pio.to_json(fig.to_plotly_json(), validate=False, remove_uids=False))
-    title = (fig.layout.title.text or "figure").split("<br>")[0]
-    return {MIME: as_json, "text/plain": f"<plotly figure: {title}>"}
-
-
-def bundle_bytes(fig: Any) -> int:
-    """Bytes of the bundle as a kernel sends it (UTF-8 JSON)."""
-    return len(json.dumps(bundle(fig), ensure_ascii=False, allow_nan=False).encode())

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from ..exceptions import PatchingError
-from ._figure import bundle, patch_figure
+from ._figure import patch_figure
 from ._sites import SITES
 
 __all__ = ["PatchResult"]
@@ -128,9 +128,12 @@ class PatchResult:
         return patch_figure(self, other)
 
     def show(self, other: PatchResult | None = None) -> None:
-        """Display the heatmap (a plain plotly output: it renders in a reopened notebook,
-        with no kernel); ``other`` puts a second result and the difference beside it."""
+        """Display the heatmap (plotly's own output, as the activation browser's figures:
+        it renders in a reopened notebook, with no kernel); ``other`` puts a second
+        result and the difference beside it."""
         from IPython.display import display
+
+        from ..widgets._figures import bundle
 
         display(bundle(self.figure(other)), raw=True)
 

@@ -303,7 +303,7 @@ def attention_figure(
 def bundle(fig: go.Figure) -> dict[str, Any]:
     """The display bundle: plotly's MIME output (as its renderer builds it) and a text line."""
     as_json = json.loads(pio.to_json(fig.to_plotly_json(), validate=False, remove_uids=False))
-    title = fig.layout.title.text or "figure"
+    title = (fig.layout.title.text or "figure").split("<br>")[0]
     return {LIVE_MIME: {"source": MIME}, MIME: as_json, "text/plain": f"<plotly figure: {title}>"}
 
 

@@ -12,7 +12,7 @@ import jupyter_invoker as ji
 from jupyter_invoker import LanguageModel
 from jupyter_invoker.exceptions import PatchingError
 from jupyter_invoker.patching import PatchResult
-from jupyter_invoker.patching._figure import MIME, bundle, bundle_bytes
+from jupyter_invoker.widgets._figures import LIVE_MIME, MIME, bundle, bundle_bytes
 
 CLEAN = "The Eiffel Tower is in the city of"
 CORRUPT = "The Colosseum is in the city of"
@@ -66,9 +66,11 @@ def test_the_figure_hovers_value_layer_and_token(swept: PatchResult) -> None:
     assert "effect %{z:.4f}" in resid.hovertemplate
     assert "head %{x}" in fig.data[2].hovertemplate and fig.data[2].x[0] == "head 0"
     shown = bundle(fig)
-    assert set(shown) == {MIME, "text/plain"}
+    # plotly's own output (any front end), marked for this package's renderer
+    assert set(shown) == {LIVE_MIME, MIME, "text/plain"}
+    assert shown["text/plain"] == f"<plotly figure: {swept.metric}>"  # the title's first line
     assert shown[MIME]["data"][1]["z"]["dtype"] == "f4"  # binary-encoded float32
-    json.dumps(shown)  # plain JSON: nothing but the plotly MIME bundle and a text line
+    json.dumps(shown)  # plain JSON
 
 
 def test_the_figure_stays_under_1_mb_for_any_model() -> None:
