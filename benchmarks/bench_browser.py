@@ -44,6 +44,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_tracing import _prompt_64
 
+from jupyter_invoker.widgets._capture import Capture, PromptRecord, collect
 from jupyter_invoker.widgets._figures import (
     attention_figure,
     bundle_bytes,
@@ -54,7 +55,6 @@ from jupyter_invoker.widgets._figures_lens import lens_figure
 from jupyter_invoker.widgets._reduce import family_summary, module_output, residual_norm
 from jupyter_invoker.widgets._reduce_attention import attention
 from jupyter_invoker.widgets._reduce_lens import MAX_LENS_CELLS, Lens, logit_lens
-from jupyter_invoker.widgets._source import Capture, Run, collect
 from jupyter_invoker.widgets._spec import ViewSpec
 from jupyter_invoker.widgets._views import build
 
@@ -117,7 +117,7 @@ def bench_default(repeats: int) -> dict[str, Any]:
     return {"prompt_tokens": n_prompt, "steps": 8, **timing, "bytes": views}
 
 
-def synthetic_run(layers: int, width: int, tokens: int, heads: int, steps: int = 1) -> Run:
+def synthetic_run(layers: int, width: int, tokens: int, heads: int, steps: int = 1) -> PromptRecord:
     """``steps`` generation steps over a prompt of ``tokens - steps + 1`` tokens."""
     gen = torch.Generator().manual_seed(0)
     prompt = tokens - steps + 1
@@ -140,7 +140,7 @@ def synthetic_run(layers: int, width: int, tokens: int, heads: int, steps: int =
             saved[step][f"model.layers.{i}.mlp"] = one
             saved[step][f"model.layers.{i}"] = one
     names = [f" token{i:06d}" for i in range(tokens)]  # 12 characters: the longest label
-    return Run(label="synthetic", tokens=names, n_prompt=prompt, steps=saved)
+    return PromptRecord(label="synthetic", tokens=names, n_prompt=prompt, steps=saved)
 
 
 def stand_in_lens(width: int, vocab: int) -> Lens:
@@ -180,7 +180,7 @@ def synthetic_capture(steps: int = 8) -> Capture:
     return Capture(runs=[run], model=model, mode="generate")
 
 
-def lens_bytes(run: Run, lens: Lens, max_cells: int) -> int:
+def lens_bytes(run: PromptRecord, lens: Lens, max_cells: int) -> int:
     data = logit_lens(run, lens, top_k=5, max_cells=max_cells)
     fig = lens_figure(data, run, decode, lens, step_views(run, data.positions, "lens"))
     return bundle_bytes(fig)

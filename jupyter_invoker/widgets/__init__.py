@@ -6,7 +6,7 @@
     ji.show({"model.layers.3": hidden}, view="module")     # a dict of saved tensors
     ji.widgets.worth_showing(result)             # False: nothing saved reads as a figure
 
-Layers: ``_source`` (a traced run -> one record per prompt), ``_reduce*`` (tensors ->
+Layers: ``_capture`` (a traced run -> one ``PromptRecord`` per prompt), ``_reduce*`` (tensors ->
 small float32 grids, no IPython), ``_scale`` and ``_diff`` (colour scales,
 differences), ``_figures*`` (plotly figures), ``_spec`` / ``_choose`` / ``_views``
 (one view -> one figure), ``_controls`` and ``_browser`` (the ipywidgets controls,

@@ -24,9 +24,9 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..exceptions import ViewError
+from ._capture import Capture, collect
 from ._controls import Controls, changes_for
 from ._figures import bundle, bundle_bytes
-from ._source import Capture, collect
 from ._spec import ViewSpec, resolve
 from ._views import build
 

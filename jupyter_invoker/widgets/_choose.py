@@ -16,9 +16,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..exceptions import ViewError
+from ._capture import Capture, PromptRecord, collect, first_tensor
 from ._reduce import family_paths, layer_family
 from ._reduce_lens import find_lens
-from ._source import Capture, Run, collect, first_tensor
 
 __all__ = ["default_module", "default_view", "logit_paths", "vocab_size", "worth_showing"]
 
@@ -34,7 +34,7 @@ def vocab_size(model: Any) -> int | None:
     return int(size) if size else None
 
 
-def _tensor_paths(run: Run) -> list[str]:
+def _tensor_paths(run: PromptRecord) -> list[str]:
     """Saved paths whose output is a (batch, position, ...) tensor at some step."""
     found = []
     for path in run.paths():
@@ -46,7 +46,7 @@ def _tensor_paths(run: Run) -> list[str]:
     return found
 
 
-def logit_paths(run: Run, model: Any) -> list[str]:
+def logit_paths(run: PromptRecord, model: Any) -> list[str]:
     """Saved paths whose output has one entry per vocabulary token (``lm_head``)."""
     vocab = vocab_size(model) if model is not None else None
     if not vocab:
@@ -60,7 +60,7 @@ def logit_paths(run: Run, model: Any) -> list[str]:
     return found
 
 
-def default_module(run: Run, model: Any = None) -> str:
+def default_module(run: PromptRecord, model: Any = None) -> str:
     """The last decoder layer's MLP when it was saved, else the last saved module that
     is not the output logits."""
     paths = _tensor_paths(run) or run.paths()

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import ViewError
+from ._capture import Capture, PromptRecord
 from ._choose import logit_paths
 from ._reduce import MAX_TOKENS, layer_family
 from ._reduce_attention import MAX_ATTENTION_TOKENS, attention_heads, attention_layers
 from ._reduce_lens import find_lens
 from ._scale import scales_for
-from ._source import Capture, Run
 from ._spec import MAX_TOP_K, STEP_DIFF, VIEWS, ViewSpec
 from ._views import attention_available, family_choices, module_choices, shown_module
 
@@ -44,7 +44,7 @@ NONE = "none"
 ALL = "all"
 
 
-def view_choices(capture: Capture, run: Run) -> list[str]:
+def view_choices(capture: Capture, run: PromptRecord) -> list[str]:
     """The views this run can show."""
     found: set[str] = set()
     try:
@@ -214,7 +214,9 @@ class Controls:
         finally:
             self._syncing = False
 
-    def _values(self, capture: Capture, spec: ViewSpec, run: Run) -> dict[str, tuple[Any, Any]]:
+    def _values(
+        self, capture: Capture, spec: ViewSpec, run: PromptRecord
+    ) -> dict[str, tuple[Any, Any]]:
         """``{control: (options or None, value)}`` for ``spec``."""
         values: dict[str, tuple[Any, Any]] = {
             "view": (view_choices(capture, run), spec.view),
@@ -264,7 +266,7 @@ def _invokes(capture: Capture) -> list[tuple[str, int]]:
     return [(label, invoke) for invoke, label in entries.items()]
 
 
-def _rows(capture: Capture, run: Run) -> list[tuple[str, int]]:
+def _rows(capture: Capture, run: PromptRecord) -> list[tuple[str, int]]:
     """The batch rows of ``run``'s invoke, each with its prompt."""
     return [(r.label.partition(" row ")[2] or r.label, r.row)
             for r in capture.runs if r.invoke == run.invoke]  # fmt: skip

@@ -17,13 +17,13 @@ import dataclasses
 import numpy as np
 
 from ..exceptions import ViewError
+from ._capture import PromptRecord
 from ._reduce import Grid
-from ._source import Run
 
 __all__ = ["check_same_positions", "grid_difference", "step_difference"]
 
 
-def check_same_positions(a: Run, b: Run) -> None:
+def check_same_positions(a: PromptRecord, b: PromptRecord) -> None:
     """A ViewError unless ``a`` and ``b`` cover the same token positions and steps."""
     if len(a.tokens) != len(b.tokens) or a.step_list != b.step_list:
         raise ViewError(

@@ -24,10 +24,10 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from ._capture import PromptRecord
 from ._reduce import Grid, token_label
 from ._reduce_attention import AttentionData
 from ._scale import Colours, colour_scale
-from ._source import Run
 
 __all__ = [
     "LIVE_MIME",
@@ -64,7 +64,7 @@ class StepView:
 
 
 def step_views(
-    run: Run,
+    run: PromptRecord,
     positions: list[int],
     title: str,
     upto: int | None = None,
@@ -255,7 +255,7 @@ def attention_title(data: AttentionData, difference: str = "") -> str:
 
 def attention_figure(
     data: AttentionData,
-    run: Run,
+    run: PromptRecord,
     views: list[StepView],
     *,
     active: int | None = None,

@@ -21,11 +21,11 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ._capture import PromptRecord
 from ._figures import StepView, base_layout, notes_text, slider, ticks
 from ._reduce import Grid, token_label
 from ._reduce_lens import Lens, LensData
 from ._reduce_tokens import TokenData
-from ._source import Run
 
 __all__ = [
     "MAX_TRAJECTORY_POSITIONS",
@@ -44,7 +44,7 @@ def _names(ids: np.ndarray, decode: Decode) -> dict[int, str]:
     return dict(zip(unique, (token_label(t) for t in decode(unique)), strict=True))
 
 
-def _hover(data: LensData, decode: Decode, run: Run) -> tuple[np.ndarray, np.ndarray]:
+def _hover(data: LensData, decode: Decode, run: PromptRecord) -> tuple[np.ndarray, np.ndarray]:
     names = _names(data.top_ids, decode)
     n_layers, n_pos = data.top_ids.shape[:2]
     text = np.empty((n_layers, n_pos), dtype=object)
@@ -73,7 +73,7 @@ def _chosen(views: list[StepView], focus_index: int | None, n_pos: int) -> list[
 
 def lens_figure(
     data: LensData,
-    run: Run,
+    run: PromptRecord,
     decode: Decode,
     lens: Lens,
     views: list[StepView],
@@ -163,7 +163,9 @@ def lens_figure(
     return fig
 
 
-def compare_lens_figure(pairs: list[tuple[LensData, Run]], decode: Decode, lens: Lens) -> go.Figure:
+def compare_lens_figure(
+    pairs: list[tuple[LensData, PromptRecord]], decode: Decode, lens: Lens
+) -> go.Figure:
     """Logit lenses of several prompts side by side: one shared colour scale and layer
     axis, top-1 text and top-k hover in each (the last step; no slider)."""
     fig = make_subplots(rows=1, cols=len(pairs), shared_yaxes=True, horizontal_spacing=0.03,
@@ -202,7 +204,7 @@ def compare_lens_figure(pairs: list[tuple[LensData, Run]], decode: Decode, lens:
 def lens_difference_figure(
     a: LensData,
     b: LensData,
-    run: Run,
+    run: PromptRecord,
     decode: Decode,
     lens: Lens,
     label_a: str,
@@ -253,7 +255,7 @@ def lens_difference_figure(
     return fig
 
 
-def top_tokens_grid(data: TokenData, run: Run, decode: Decode) -> Grid:
+def top_tokens_grid(data: TokenData, run: PromptRecord, decode: Decode) -> Grid:
     """The model's next-token top-k at each position as a heatmap: one row per token,
     one column per rank, the token as text, its probability as colour."""
     names = _names(data.ids, decode)
@@ -287,7 +289,7 @@ def top_tokens_grid(data: TokenData, run: Run, decode: Decode) -> Grid:
     )
 
 
-def _mark_generated(fig: go.Figure, run: Run, positions: list[int]) -> None:
+def _mark_generated(fig: go.Figure, run: PromptRecord, positions: list[int]) -> None:
     boundary = sum(1 for p in positions if p < run.n_prompt)
     if 0 < boundary < len(positions):
         fig.add_vline(x=boundary - 0.5, line={"dash": "dot", "color": "#d62728"}, row=1, col=1)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from ..exceptions import ViewError
-from ._source import Run
+from ._capture import PromptRecord
 
 __all__ = [
     "MAX_COLUMNS",
@@ -135,7 +135,7 @@ def pool_columns(x: np.ndarray, max_cols: int = MAX_COLUMNS) -> tuple[np.ndarray
     ), f"{units} units → {cols} columns: mean of {group} consecutive units"
 
 
-def layer_family(run: Run, model: object | None = None) -> str:
+def layer_family(run: PromptRecord, model: object | None = None) -> str:
     """The decoder-layer family of a run (``model.layers``, ``transformer.h``): the
     numbered module family with the most members among the saved paths."""
     counts: dict[str, int] = {}
@@ -152,7 +152,7 @@ def layer_family(run: Run, model: object | None = None) -> str:
     return max(counts, key=lambda prefix: (counts[prefix], -len(prefix)))
 
 
-def family_paths(run: Run, pattern: str) -> list[tuple[int, str]]:
+def family_paths(run: PromptRecord, pattern: str) -> list[tuple[int, str]]:
     """``[(layer index, path)]`` of the saved paths matching ``pattern``: one ``*``
     standing for a layer number (``model.layers.*.mlp``); a bare prefix such as
     ``model.layers`` means ``model.layers.*``."""
@@ -174,7 +174,7 @@ def family_paths(run: Run, pattern: str) -> list[tuple[int, str]]:
 
 
 def complete_family(
-    run: Run, pattern: str, step: int | None = None
+    run: PromptRecord, pattern: str, step: int | None = None
 ) -> tuple[list[tuple[int, str]], list[int]]:
     """The members of a family saved at ``step`` and the steps where every one of them
     was saved (so each member covers the same positions). ``step=None``: the step that
@@ -199,7 +199,7 @@ def complete_family(
 
 
 def family_summary(
-    run: Run,
+    run: PromptRecord,
     pattern: str,
     *,
     upto: int | None = None,
@@ -250,7 +250,7 @@ def family_summary(
 
 
 def residual_norm(
-    run: Run,
+    run: PromptRecord,
     family: str | None = None,
     *,
     upto: int | None = None,
@@ -272,7 +272,7 @@ def residual_norm(
 
 
 def module_output(
-    run: Run,
+    run: PromptRecord,
     path: str,
     *,
     upto: int | None = None,

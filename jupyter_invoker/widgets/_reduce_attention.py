@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ..exceptions import ViewError
+from ._capture import PromptRecord
 from ._reduce import family_paths, layer_family, window
-from ._source import Run
 
 __all__ = [
     "ATTENTION_NAMES",
@@ -57,7 +57,7 @@ class AttentionData:
     notes: list[str] = field(default_factory=list)
 
 
-def attention_family(run: Run) -> str:
+def attention_family(run: PromptRecord) -> str:
     """``model.layers.*.self_attn`` style pattern of the saved attention modules."""
     layers = layer_family(run)
     for name in ATTENTION_NAMES:
@@ -79,7 +79,7 @@ def _weights(value: object) -> torch.Tensor | None:
 
 
 def attention(
-    run: Run,
+    run: PromptRecord,
     *,
     layer: int | None = None,
     head: int | None = None,
@@ -148,12 +148,12 @@ def attention(
     )
 
 
-def attention_layers(run: Run) -> list[int]:
+def attention_layers(run: PromptRecord) -> list[int]:
     """The layer numbers whose attention module was saved."""
     return [index for index, _ in family_paths(run, attention_family(run))]
 
 
-def attention_heads(run: Run, layer: int | None = None) -> int:
+def attention_heads(run: PromptRecord, layer: int | None = None) -> int:
     """How many heads the saved weights of ``layer`` (default: the last) have (0 when
     none were kept)."""
     members = dict(family_paths(run, attention_family(run)))

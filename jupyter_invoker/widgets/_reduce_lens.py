@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 from ..exceptions import ViewError
+from ._capture import PromptRecord
 from ._reduce import complete_family, window
-from ._source import Run
 
 __all__ = [
     "LAYOUTS",
@@ -152,7 +152,7 @@ class LensWindow:
 
 
 def lens_window(
-    run: Run,
+    run: PromptRecord,
     lens: Lens,
     *,
     upto: int | None = None,
@@ -178,7 +178,7 @@ def lens_window(
 
 @torch.no_grad()
 def logit_lens(
-    run: Run,
+    run: PromptRecord,
     lens: Lens,
     *,
     top_k: int = 5,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ._capture import PromptRecord
 from ._reduce import MAX_TOKENS, window
-from ._source import Run
 
 __all__ = ["TokenData", "top_tokens"]
 
@@ -39,7 +39,7 @@ class TokenData:
 
 @torch.no_grad()
 def top_tokens(
-    run: Run,
+    run: PromptRecord,
     path: str,
     *,
     top_k: int = 5,

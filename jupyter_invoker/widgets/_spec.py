@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ViewError
+from ._capture import Capture, PromptRecord
 from ._choose import default_view
 from ._reduce_lens import MAX_LENS_CELLS
 from ._scale import SCALES, normalize_scale
-from ._source import Capture, Run
 
 __all__ = ["MAX_TOP_K", "OPTIONS", "VIEWS", "ViewSpec", "normalize_view", "resolve"]
 
@@ -72,7 +72,7 @@ def normalize_view(view: str | None) -> str | None:
     return name
 
 
-def _step(run: Run, step: int | None) -> int | None:
+def _step(run: PromptRecord, step: int | None) -> int | None:
     if step is None:
         return None
     if step not in run.steps:

@@ -21,6 +21,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from ..exceptions import ViewError
+from ._capture import Capture, PromptRecord, _decode_all, python_path
 from ._choose import default_module, default_view, logit_paths
 from ._diff import check_same_positions, grid_difference, step_difference
 from ._figures import StepView, attention_figure, attention_title, grid_figure, step_views
@@ -43,7 +44,6 @@ from ._reduce_attention import AttentionData, attention, attention_family
 from ._reduce_lens import Lens, LensData, find_lens, lens_window, logit_lens
 from ._reduce_tokens import top_tokens
 from ._scale import Colours, colour_scale
-from ._source import Capture, Run, _decode_all, python_path
 from ._spec import MAX_TOP_K, STEP_DIFF, ViewSpec, _step, normalize_view
 
 __all__ = [
@@ -59,11 +59,11 @@ __all__ = [
 _EVERY = 1 << 30  # "no window": a reduction over every position
 
 
-def module_choices(run: Run) -> list[str]:
+def module_choices(run: PromptRecord) -> list[str]:
     return run.paths()
 
 
-def family_choices(run: Run) -> list[str]:
+def family_choices(run: PromptRecord) -> list[str]:
     """``model.layers.*.mlp``-style patterns of the saved numbered families."""
     try:
         layers = layer_family(run)
@@ -78,7 +78,7 @@ def family_choices(run: Run) -> list[str]:
     return [f"{layers}.*" + (f".{t}" if t else "") for t in tails]
 
 
-def attention_available(run: Run) -> bool:
+def attention_available(run: PromptRecord) -> bool:
     try:
         attention_family(run)
     except ViewError:
@@ -86,7 +86,7 @@ def attention_available(run: Run) -> bool:
     return True
 
 
-def run_name(run: Run) -> str:
+def run_name(run: PromptRecord) -> str:
     """A run as a title names it: ``invoke 2`` (``invoke 2 row 1`` in a batch)."""
     return f"invoke {run.invoke}" + (f" row {run.row}" if run.rows > 1 else "")
 
@@ -111,7 +111,7 @@ def shown_module(capture: Capture, spec: ViewSpec) -> str | None:
     return None
 
 
-def check_module(run: Run, path: str, model: Any) -> None:
+def check_module(run: PromptRecord, path: str, model: Any) -> None:
     """A ViewError unless ``path`` was saved in ``run``: for a module of the model that
     was not saved, the line that saves it; for a name the model does not have, the
     closest saved (or existing) module as a "did you mean"."""
@@ -155,7 +155,12 @@ def _decoder(capture: Capture) -> Any:
 
 
 def _lens_data(
-    capture: Capture, run: Run, lens: Lens, spec: ViewSpec, step: int | None, track: list[int]
+    capture: Capture,
+    run: PromptRecord,
+    lens: Lens,
+    spec: ViewSpec,
+    step: int | None,
+    track: list[int],
 ) -> LensData:
     """The lens of ``run`` at ``spec``'s top-k, computed once per window with the largest
     top-k: scrubbing steps, top-k and back costs no second pass over the unembedding."""
@@ -169,7 +174,11 @@ def _lens_data(
 
 
 def _lens(
-    capture: Capture, run: Run, spec: ViewSpec, step: int | None, other: Run | None
+    capture: Capture,
+    run: PromptRecord,
+    spec: ViewSpec,
+    step: int | None,
+    other: PromptRecord | None,
 ) -> go.Figure:
     if capture.model is None:
         raise ViewError(
@@ -214,7 +223,9 @@ def _lens(
                        focus=spec.position)  # fmt: skip
 
 
-def _attention(run: Run, spec: ViewSpec, step: int | None, other: Run | None) -> go.Figure:
+def _attention(
+    run: PromptRecord, spec: ViewSpec, step: int | None, other: PromptRecord | None
+) -> go.Figure:
     if spec.diff == STEP_DIFF:
         raise ViewError(
             "diff='step' applies to the residual norm, family and module views; for "
@@ -241,17 +252,22 @@ def _attention(run: Run, spec: ViewSpec, step: int | None, other: Run | None) ->
 
 
 def _grid(
-    capture: Capture, run: Run, spec: ViewSpec, view: str, step: int | None, other: Run | None
+    capture: Capture,
+    run: PromptRecord,
+    spec: ViewSpec,
+    view: str,
+    step: int | None,
+    other: PromptRecord | None,
 ) -> go.Figure:
     module = shown_module(capture, spec)
 
-    def reduce(r: Run) -> Grid:
+    def reduce(r: PromptRecord) -> Grid:
         # Reduced once over every position, then cut to the window: moving the window
         # (position) or going back to a view costs no second pass over the activations.
         key = ("grid", view, capture.runs.index(r), module, step)
         return window_grid(capture.cached(key, lambda: _every_position(r)), focus=spec.position)
 
-    def _every_position(r: Run) -> Grid:
+    def _every_position(r: PromptRecord) -> Grid:
         if view == "residual_norm":
             return residual_norm(r, step=step, max_tokens=_EVERY)
         if view == "family":
@@ -276,7 +292,7 @@ def _grid(
     return grid_figure(grid, views, active=_active(views, step), colours=colours)
 
 
-def _top_tokens(capture: Capture, run: Run, spec: ViewSpec, step: int | None) -> go.Figure:
+def _top_tokens(capture: Capture, run: PromptRecord, spec: ViewSpec, step: int | None) -> go.Figure:
     path = shown_module(capture, spec)
     if path is None:
         raise ViewError(

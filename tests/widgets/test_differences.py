@@ -12,8 +12,8 @@ import pytest
 import jupyter_invoker as ji
 from jupyter_invoker import LanguageModel
 from jupyter_invoker.exceptions import ViewError
+from jupyter_invoker.widgets._capture import collect
 from jupyter_invoker.widgets._reduce_lens import find_lens, logit_lens
-from jupyter_invoker.widgets._source import collect
 
 from .conftest import PARIS, tiny
 

@@ -66,8 +66,8 @@ def test_attention_with_weights(model: LanguageModel) -> None:
             invoker.save_all()
             invoker.next()
             invoker.save_all()
+    from jupyter_invoker.widgets._capture import collect
     from jupyter_invoker.widgets._reduce_attention import attention
-    from jupyter_invoker.widgets._source import collect
 
     run = collect(generator).runs[0]
     data = attention(run, layer=1)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from jupyter_invoker import LanguageModel
+from jupyter_invoker.widgets._capture import collect
 from jupyter_invoker.widgets._reduce_lens import find_lens, logit_lens
-from jupyter_invoker.widgets._source import collect
 
 pytestmark = pytest.mark.slow  # the real default model (or its tokenizer)
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 from jupyter_client.session import json_packer
 
+from jupyter_invoker.widgets._capture import PromptRecord
 from jupyter_invoker.widgets._figures import (
     attention_figure,
     bundle,
@@ -21,13 +22,12 @@ from jupyter_invoker.widgets._figures_lens import lens_figure
 from jupyter_invoker.widgets._reduce import family_summary, module_output, residual_norm
 from jupyter_invoker.widgets._reduce_attention import attention
 from jupyter_invoker.widgets._reduce_lens import Lens, logit_lens
-from jupyter_invoker.widgets._source import Run
 
 LAYERS, WIDTH, TOKENS, VOCAB, HEADS = 80, 8192, 512, 128_000, 64
 LIMIT = 1_000_000
 
 
-def synthetic_run(steps: int = 1) -> Run:
+def synthetic_run(steps: int = 1) -> PromptRecord:
     """``steps`` generation steps over a prompt of ``TOKENS - steps + 1`` tokens."""
     gen = torch.Generator().manual_seed(0)
     prompt = TOKENS - steps + 1
@@ -50,7 +50,7 @@ def synthetic_run(steps: int = 1) -> Run:
             saved[step][f"model.layers.{i}.mlp"] = one
             saved[step][f"model.layers.{i}"] = one
     tokens = [f" token{i:06d}" for i in range(TOKENS)]  # 12 characters: the longest label
-    return Run(label="synthetic 70B-class", tokens=tokens, n_prompt=prompt, steps=saved)
+    return PromptRecord(label="synthetic 70B-class", tokens=tokens, n_prompt=prompt, steps=saved)
 
 
 def stand_in_lens() -> Lens:
@@ -75,11 +75,11 @@ def measured(fig) -> int:
 
 
 @pytest.fixture(scope="module", params=[1, 9], ids=["trace", "generate-8"])
-def run(request) -> Run:
+def run(request) -> PromptRecord:
     return synthetic_run(request.param)
 
 
-def test_logit_lens_view(run: Run) -> None:
+def test_logit_lens_view(run: PromptRecord) -> None:
     data = logit_lens(run, stand_in_lens(), top_k=5)
     fig = lens_figure(data, run, decode, stand_in_lens(), step_views(run, data.positions, "lens"))
     assert data.top_ids.shape == (40, 12, 5) and data.layers[-1] == 79
@@ -96,7 +96,7 @@ def test_logit_lens_view(run: Run) -> None:
     )
 
 
-def test_grid_views(run: Run) -> None:
+def test_grid_views(run: PromptRecord) -> None:
     for grid in (residual_norm(run), family_summary(run, "model.layers.*.mlp"),
                  module_output(run, "model.layers.40.mlp")):  # fmt: skip
         fig = grid_figure(grid, step_views(run, grid.positions, grid.title))
@@ -110,7 +110,7 @@ def test_grid_views(run: Run) -> None:
     )
 
 
-def test_attention_view(run: Run) -> None:
+def test_attention_view(run: PromptRecord) -> None:
     data = attention(run, layer=79)
     fig = attention_figure(data, run, step_views(run, data.positions, "attention"))
     assert data.weights.shape == (1, 256, 256) and data.heads == [0]
@@ -119,7 +119,7 @@ def test_attention_view(run: Run) -> None:
 
 
 def test_measure_counts_what_is_sent() -> None:
-    small = Run(
+    small = PromptRecord(
         label="x",
         tokens=["a", "b"],
         n_prompt=2,

@@ -25,7 +25,7 @@ from ..exceptions import ViewError
 from ..invokers._result import ExecutionResult
 from ..tracing import Generator, Invoker
 
-__all__ = ["Capture", "Run", "collect", "first_tensor", "python_path"]
+__all__ = ["Capture", "PromptRecord", "collect", "first_tensor", "python_path"]
 
 T = TypeVar("T")
 _CACHED = 16  # reductions kept per capture (each at most a few MB)
@@ -68,7 +68,7 @@ def python_path(path: str) -> str:
 
 
 @dataclass
-class Run:
+class PromptRecord:
     """One prompt of a traced run: its tokens and ``{step: {module path: output}}``."""
 
     label: str
@@ -183,7 +183,7 @@ class Run:
 class Capture:
     """Every prompt of a run, and the model that ran them (``None`` for a plain dict)."""
 
-    runs: list[Run]
+    runs: list[PromptRecord]
     model: Any = None
     mode: str = "trace"
     notes: list[str] = field(default_factory=list)
@@ -204,7 +204,7 @@ class Capture:
             self._cache.popitem(last=False)
         return value
 
-    def run(self, index: int | None) -> Run:
+    def run(self, index: int | None) -> PromptRecord:
         """The ``index``-th prompt that saved anything (the browser's prompt menu)."""
         chosen = 0 if index is None else index
         if not 0 <= chosen < len(self.runs):
@@ -261,7 +261,7 @@ def _from_generator(generator: Any) -> Capture:
 
 def _from_invokers(invokers: Any, lm: Any, mode: str) -> Capture:
     tokenizer = lm.tokenizer
-    runs: list[Run] = []
+    runs: list[PromptRecord] = []
     for inv in invokers:
         steps = {
             step: outs for step, saved in inv.saved.items() if (outs := _module_outputs(saved))
@@ -281,7 +281,7 @@ def _from_invokers(invokers: Any, lm: Any, mode: str) -> Capture:
             short = text if len(text) <= 40 else text[:37] + "..."
             name = f"invoke {inv.index}" + (f" row {row}" if input_ids.shape[0] > 1 else "")
             runs.append(
-                Run(
+                PromptRecord(
                     label=f"{name}: {short!r}",
                     tokens=_decode_all(tokenizer, ids),
                     n_prompt=n_prompt,
@@ -310,7 +310,7 @@ def _from_dict(saved: Mapping[str, Any]) -> Capture:
         )
     n = max(lengths)
     return Capture(
-        runs=[Run(label="saved tensors", tokens=[str(i) for i in range(n)], n_prompt=n,
+        runs=[PromptRecord(label="saved tensors", tokens=[str(i) for i in range(n)], n_prompt=n,
                   steps={0: dict(outputs)})],
         model=None,
         mode="dict",
