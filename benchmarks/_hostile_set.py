@@ -6,7 +6,8 @@
 One of each kind a cloned workspace was seen to hold (issue 14): YAML that nests,
 expands or refers to itself without end, values JSON cannot carry, files that are no
 regular files or are far too large, templates that loop or build without end, an
-environment reference where none belongs, a deep ``${file:}`` JSON.
+environment reference where none belongs, a deep ``${file:}`` JSON. The server and
+prompty tests prove the same strings refused with their limit error.
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _synthetic import decode, stand_in_lens, synthetic_run
 from bench_tracing import _prompt_64
 
 from jupyter_invoker.widgets._capture import Capture, PromptRecord, collect
@@ -115,44 +116,6 @@ def bench_default(repeats: int) -> dict[str, Any]:
         model.hf_model.set_attn_implementation("sdpa")
     views["attention"] = bundle_bytes(build(collect(eager), ViewSpec(view="attention")))
     return {"prompt_tokens": n_prompt, "steps": 8, **timing, "bytes": views}
-
-
-def synthetic_run(layers: int, width: int, tokens: int, heads: int, steps: int = 1) -> PromptRecord:
-    """``steps`` generation steps over a prompt of ``tokens - steps + 1`` tokens."""
-    gen = torch.Generator().manual_seed(0)
-    prompt = tokens - steps + 1
-    bases = [torch.randn(1, prompt, width, generator=gen) for _ in range(3)]  # shared: memory
-    scores = torch.randn(1, heads, prompt, prompt, generator=gen)
-    causal = torch.ones(prompt, prompt).triu(1).bool()
-    weights = scores.masked_fill(causal, float("-inf")).softmax(-1)
-    saved: dict[int, dict[str, Any]] = {0: {}}
-    for i in range(layers):
-        saved[0][f"model.layers.{i}.self_attn"] = (bases[i % 3], weights)
-        saved[0][f"model.layers.{i}.mlp"] = bases[(i + 1) % 3]
-        saved[0][f"model.layers.{i}"] = bases[(i + 2) % 3]
-    for step in range(1, steps):
-        one = torch.randn(1, 1, width, generator=gen)
-        row = torch.rand(1, heads, 1, prompt + step, generator=gen)
-        row /= row.sum(-1, keepdim=True)
-        saved[step] = {}
-        for i in range(layers):
-            saved[step][f"model.layers.{i}.self_attn"] = (one, row)
-            saved[step][f"model.layers.{i}.mlp"] = one
-            saved[step][f"model.layers.{i}"] = one
-    names = [f" token{i:06d}" for i in range(tokens)]  # 12 characters: the longest label
-    return PromptRecord(label="synthetic", tokens=names, n_prompt=prompt, steps=saved)
-
-
-def stand_in_lens(width: int, vocab: int) -> Lens:
-    torch.manual_seed(0)
-    head = torch.nn.Sequential(
-        torch.nn.Linear(width, 64, bias=False), torch.nn.Linear(64, vocab, bias=False)
-    )
-    return Lens("model.layers", "model.norm", "lm_head", torch.nn.LayerNorm(width), head)
-
-
-def decode(ids: list[int]) -> list[str]:
-    return [f" word{i:07d}" for i in ids]
 
 
 class _Words:

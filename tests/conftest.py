@@ -1,5 +1,6 @@
 """Fixtures shared by every test folder: the real default model (``model``, loaded once
-per session) and a real ``transformers serve`` on loopback.
+per session), a tiny random GPT-2 on its tokenizer (``tiny_gpt2``) and a real
+``transformers serve`` on loopback.
 
 def test_x(serve_url: str, default_model: str) -> None:
     # serve_url = "http://127.0.0.1:<port>/v1", an OpenAI-compatible server of the
@@ -36,6 +37,23 @@ def model() -> Any:
 
     torch.manual_seed(0)
     return LanguageModel()
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2(model: Any) -> Any:
+    """A 2-layer random GPT-2 on the default model's tokenizer (another architecture:
+    ``transformer.h``, ``attn.c_proj``), for the tracing and patching tests."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from jupyter_invoker import LanguageModel
+
+    torch.manual_seed(0)
+    config = GPT2Config(
+        vocab_size=len(model.tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
+        pad_token_id=model.tokenizer.pad_token_id,
+    )  # fmt: skip
+    return LanguageModel(GPT2LMHeadModel(config), tokenizer=model.tokenizer)
 
 
 @pytest.fixture

@@ -83,19 +83,6 @@ def by_hand(model: LanguageModel) -> Callable[..., torch.Tensor]:
     return run
 
 
-@pytest.fixture(scope="session")
-def tiny_gpt2(model: LanguageModel) -> LanguageModel:
-    """A 2-layer random GPT-2 (another architecture: transformer.h, attn.c_proj)."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(model.tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-        pad_token_id=model.tokenizer.pad_token_id,
-    )  # fmt: skip
-    return LanguageModel(GPT2LMHeadModel(config), tokenizer=model.tokenizer)
-
-
 @pytest.fixture
 def leaves_nothing(model: LanguageModel) -> Iterator[None]:
     """The model has no hook, stub or wrapper left after the test."""

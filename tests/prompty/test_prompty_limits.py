@@ -12,20 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hostile_set import LAUGHS
 
 from jupyter_invoker.exceptions import PromptyLoadError, PromptyReferenceError, PromptyRenderError
 from jupyter_invoker.prompty import load
 
 Write = Callable[..., Path]
-
-LAUGHS = (
-    "---\nname: laughs\nsample:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-    + "".join(
-        f"  {n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
-        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
-    )
-    + "---\nuser:\nhi\n"
-)
 
 
 def _finishes(function: Callable[[], Any], seconds: float = 30.0) -> Any:

@@ -12,17 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _hostile_set import LAUGHS, LOOPS
 from tornado.httpclient import HTTPClientError
 
 DEEP = "---\nname: deep\nx:\n" + "".join("  " * i + f"  k{i}:\n" for i in range(500)) + "---\nhi\n"
-LAUGHS = (
-    "---\nname: laughs\nsample:\n  a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
-    + "".join(
-        f"  {n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
-        for p, n in zip("abcdefgh", "bcdefghi", strict=True)
-    )
-    + "---\nuser:\nhi\n"
-)
 HOSTILE = {
     "hostile/api-space.prompty": ("---\nname: a\nmodel:\n  api: gpt 4\n---\nhi\n", "model.api"),
     "hostile/type-space.prompty": (
@@ -47,7 +40,6 @@ HOSTILE = {
     "hostile/laughs.prompty": (LAUGHS, "100,000 values"),
     "hostile/self.prompty": ("---\nname: r\nsample: &s\n  me: *s\n---\nhi\n", "refers to itself"),
 }
-LOOPS = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
 
 
 def _strict(text: str) -> Any:

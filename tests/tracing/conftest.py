@@ -26,18 +26,6 @@ def tiny_llama(model: LanguageModel) -> LanguageModel:
     return LanguageModel(LlamaForCausalLM(config), tokenizer=model.tokenizer)
 
 
-@pytest.fixture(scope="session")
-def tiny_gpt2(model: LanguageModel) -> LanguageModel:
-    from transformers import GPT2Config, GPT2LMHeadModel
-
-    torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(model.tokenizer), n_embd=32, n_layer=2, n_head=2, n_positions=128,
-        pad_token_id=model.tokenizer.pad_token_id,
-    )  # fmt: skip
-    return LanguageModel(GPT2LMHeadModel(config), tokenizer=model.tokenizer)
-
-
 @pytest.fixture
 def clean_after(model: LanguageModel) -> Iterator[dict[str, Any]]:
     """Asserts the model is left exactly as found: no hooks, greenlets, threads, context."""

@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from _synthetic import decode, stand_in_lens, synthetic_run
 from jupyter_client.session import json_packer
 
 from jupyter_invoker.widgets._capture import PromptRecord
@@ -21,49 +22,10 @@ from jupyter_invoker.widgets._figures import (
 from jupyter_invoker.widgets._figures_lens import lens_figure
 from jupyter_invoker.widgets._reduce import family_summary, module_output, residual_norm
 from jupyter_invoker.widgets._reduce_attention import attention
-from jupyter_invoker.widgets._reduce_lens import Lens, logit_lens
+from jupyter_invoker.widgets._reduce_lens import logit_lens
 
 LAYERS, WIDTH, TOKENS, VOCAB, HEADS = 80, 8192, 512, 128_000, 64
 LIMIT = 1_000_000
-
-
-def synthetic_run(steps: int = 1) -> PromptRecord:
-    """``steps`` generation steps over a prompt of ``TOKENS - steps + 1`` tokens."""
-    gen = torch.Generator().manual_seed(0)
-    prompt = TOKENS - steps + 1
-    bases = [torch.randn(1, prompt, WIDTH, generator=gen) for _ in range(3)]  # shared: memory
-    scores = torch.randn(1, HEADS, prompt, prompt, generator=gen)
-    scores = scores.masked_fill(torch.ones(prompt, prompt).triu(1).bool(), float("-inf"))
-    weights0 = scores.softmax(-1)
-    saved: dict[int, dict[str, object]] = {0: {}}
-    for i in range(LAYERS):
-        saved[0][f"model.layers.{i}.self_attn"] = (bases[i % 3], weights0)
-        saved[0][f"model.layers.{i}.mlp"] = bases[(i + 1) % 3]
-        saved[0][f"model.layers.{i}"] = bases[(i + 2) % 3]
-    for step in range(1, steps):
-        one = torch.randn(1, 1, WIDTH, generator=gen)
-        weights = torch.rand(1, HEADS, 1, prompt + step, generator=gen)
-        weights /= weights.sum(-1, keepdim=True)
-        saved[step] = {}
-        for i in range(LAYERS):
-            saved[step][f"model.layers.{i}.self_attn"] = (one, weights)
-            saved[step][f"model.layers.{i}.mlp"] = one
-            saved[step][f"model.layers.{i}"] = one
-    tokens = [f" token{i:06d}" for i in range(TOKENS)]  # 12 characters: the longest label
-    return PromptRecord(label="synthetic 70B-class", tokens=tokens, n_prompt=prompt, steps=saved)
-
-
-def stand_in_lens() -> Lens:
-    torch.manual_seed(0)
-    head = torch.nn.Sequential(
-        torch.nn.Linear(WIDTH, 64, bias=False), torch.nn.Linear(64, VOCAB, bias=False)
-    )
-    norm = torch.nn.LayerNorm(WIDTH)
-    return Lens("model.layers", "model.norm", "lm_head", norm, head)
-
-
-def decode(ids: list[int]) -> list[str]:
-    return [f" word{i:07d}" for i in ids]
 
 
 def measured(fig) -> int:
@@ -76,12 +38,14 @@ def measured(fig) -> int:
 
 @pytest.fixture(scope="module", params=[1, 9], ids=["trace", "generate-8"])
 def run(request) -> PromptRecord:
-    return synthetic_run(request.param)
+    return synthetic_run(LAYERS, WIDTH, TOKENS, HEADS, steps=request.param)
 
 
 def test_logit_lens_view(run: PromptRecord) -> None:
-    data = logit_lens(run, stand_in_lens(), top_k=5)
-    fig = lens_figure(data, run, decode, stand_in_lens(), step_views(run, data.positions, "lens"))
+    data = logit_lens(run, stand_in_lens(WIDTH, VOCAB), top_k=5)
+    fig = lens_figure(
+        data, run, decode, stand_in_lens(WIDTH, VOCAB), step_views(run, data.positions, "lens")
+    )
     assert data.top_ids.shape == (40, 12, 5) and data.layers[-1] == 79
     assert measured(fig) <= LIMIT
     notes = fig.layout.annotations[0].text
