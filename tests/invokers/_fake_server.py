@@ -4,6 +4,7 @@
     server.script(Reply(status=429, headers={"Retry-After": "0"}), Reply())
     ...  # point an invoker at server.url + "/v1"
     server.requests[0].path, server.requests[0].headers["authorization"]
+    server.requests[1].at - server.requests[0].at   # seconds between two arrivals
     server.close()
 
 Each request takes the next scripted Reply; the last one repeats. A Reply can wait
@@ -83,6 +84,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     json: Any
+    at: float = field(default_factory=time.monotonic)  # when it had arrived (body read)
 
 
 class FakeServer:

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from jupyter_invoker.invokers import (
 from jupyter_invoker.invokers._store import read_store
 from jupyter_invoker.prompty import load
 
+from ._bounded import returns_within
 from ._fake_server import FakeServer, Reply, chat_body
 from .conftest import FAKE_KEY, PromptWriter
 
@@ -92,10 +93,9 @@ def test_a_store_that_is_a_fifo_is_refused_at_once() -> None:
     path = selections_path()
     path.parent.mkdir(parents=True)
     os.mkfifo(path)
-    started = time.monotonic()
     with pytest.raises(InvokerConfigError, match="FIFO"):
-        list_connections()
-    assert time.monotonic() - started < 10  # sanity bound: it used to wait forever
+        # A hang guard: opening a FIFO to read it used to wait forever for a writer.
+        returns_within(30, list_connections, "reading a store that is a FIFO")
 
 
 def test_a_store_that_cannot_be_written_is_an_invoker_config_error(
@@ -144,16 +144,56 @@ def test_temporary_files_of_killed_writers_are_removed_by_the_next_write() -> No
     assert [c["name"] for c in list_connections()] == ["next"]
 
 
+# A writer that says each time filelock finds the lock taken and waits to try again.
+WAITING_WRITER = """
+import logging
+from jupyter_invoker.invokers import save_connection
+class Say(logging.Handler):
+    def emit(self, record):
+        print(record.getMessage(), flush=True)
+logging.getLogger("filelock").addHandler(Say())
+logging.getLogger("filelock").setLevel(logging.DEBUG)
+save_connection("w", "openai", {})
+"""
+
+
+def _wait_until_refused(writer: subprocess.Popen[str], lock: str, times: int) -> list[str]:
+    """Until filelock has refused ``writer`` the ``lock`` ``times`` times, or it ended; its
+    lines so far. (They are read to the end: the writer never blocks on a full pipe.)"""
+    lines: list[str] = []
+    refusals = 0
+    decided = threading.Event()
+
+    def read() -> None:
+        nonlocal refusals
+        assert writer.stdout is not None
+        for line in writer.stdout:
+            lines.append(line.strip())
+            refusals += "not acquired" in line and lock in line
+            if refusals >= times:
+                decided.set()
+        decided.set()  # it ended
+
+    threading.Thread(target=read, daemon=True).start()
+    if not decided.wait(60):
+        raise AssertionError(f"the writer was neither refused {times} times nor ended: {lines}")
+    assert refusals >= times, f"the writer ended without waiting for the lock: {lines}"
+    return lines
+
+
 def test_the_store_lock_is_a_filelock_every_writer_waits_for() -> None:
     path = selections_path()
     path.parent.mkdir(parents=True)
-    code = (
-        "from jupyter_invoker.invokers import save_connection; save_connection('w', 'openai', {})"
-    )
     with filelock.FileLock(str(path) + ".lock"):
-        writer = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
-        time.sleep(1.5)  # long enough for an unlocked writer to have finished
-        assert writer.poll() is None and not path.exists()
+        writer = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(WAITING_WRITER)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        # Twice refused the lock we hold, and nothing written: it waits for the lock.
+        lines = _wait_until_refused(writer, str(path) + ".lock", times=2)
+        assert writer.poll() is None and not path.exists(), lines
     assert writer.wait(60) == 0
     assert [c["name"] for c in list_connections()] == ["w"]
 
