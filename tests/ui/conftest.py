@@ -6,6 +6,8 @@ Debian's Chromium through Python Playwright (FACTS.md, "JupyterLab extension too
         server.open(page, "lab/tree/notebook.ipynb")  # waits for the shell
         page.screenshot(path=artifacts / "something.png")
         status, body = server.api("GET", "jupyter-invoker/prompts")
+        answer_no_kernel(page)                        # a notebook whose kernel is missing
+        wait_until("the file saved", read, ok, page=page)  # no fixed sleeps: a deadline
 
 Each server gets its own Jupyter config, runtime and selection-store folders, a random
 token, and the announcements toast disabled; all are stopped at the end of the
@@ -29,7 +31,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from _shared import free_port
@@ -49,6 +51,43 @@ CHROMIUM_ARGS = [
 ]
 START_TIMEOUT_S = 90.0
 SHELL_TIMEOUT_MS = 60_000
+
+T = TypeVar("T")
+
+
+def wait_until(
+    what: str,
+    read: Callable[[], T],
+    ok: Callable[[T], object] = bool,
+    *,
+    page: Any = None,
+    timeout_s: float = 60.0,
+    every_s: float = 0.25,
+) -> T:
+    """``read()`` again until ``ok`` holds for what it gives; that value. Past the
+    deadline, fails saying ``what`` never happened and what was read last. For checks
+    Playwright cannot wait on itself (the server's API, a file, a figure read through
+    Python); with ``page``, the pauses run the page (Playwright's sync API handles its
+    events only while it is called)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = read()
+        if ok(value):
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what} never happened in {timeout_s:g} s; last read: {value!r}")
+        if page is None:
+            time.sleep(every_s)
+        else:
+            page.wait_for_timeout(every_s * 1000)
+
+
+def answer_no_kernel(page: Any) -> None:
+    """A notebook whose kernel is missing asks for one (JupyterLab and Notebook 7 both,
+    once the notebook has loaded): wait for that dialog, answer "No Kernel", and wait
+    until it has gone (a dialog left up would catch the clicks meant for the page)."""
+    page.locator(".jp-Dialog button", has_text="No Kernel").first.click(timeout=SHELL_TIMEOUT_MS)
+    page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
 
 
 def _unavailable(reason: str) -> None:

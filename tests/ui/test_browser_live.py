@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import LabServer, _start
+from .conftest import LabServer, _start, answer_no_kernel, wait_until
 
 pytestmark = pytest.mark.slow  # a jupyter server, a kernel and Chromium
 
@@ -37,8 +37,9 @@ PLOT = ".jp-OutputArea-output.js-plotly-plot"
 PLOTLY = "application/vnd.plotly.v1+json"
 CONTROLS_TEXT = "Activation browser controls"
 DIVERGING = "rgb(247,247,247)"  # the white middle of RdBu, the scale of every difference
-CHANGE_TIMEOUT_MS = 60_000
+CHANGE_TIMEOUT_S = 60
 RUN_TIMEOUT_MS = 240_000
+SAVE_TIMEOUT_S = 20
 
 SETUP = """\
 import torch, transformers as tf
@@ -131,16 +132,14 @@ def _figure(page: Any) -> dict[str, Any]:
 
 
 def _wait(page: Any, check: Any, what: str) -> dict[str, Any]:
-    """Poll the figure on screen until ``check(figure)`` holds; fail saying what was drawn."""
-    deadline = CHANGE_TIMEOUT_MS / 250
-    figure: dict[str, Any] = {}
-    for _ in range(int(deadline)):
-        if page.locator(PLOT).count():
-            figure = _figure(page)
-            if check(figure):
-                return figure
-        page.wait_for_timeout(250)
-    raise AssertionError(f"the figure on screen never showed {what}: {figure}")
+    """Read the figure on screen until ``check(figure)`` holds; fail saying what was drawn."""
+    return wait_until(
+        f"the figure on screen showing {what}",
+        lambda: _figure(page) if page.locator(PLOT).count() else {},
+        lambda figure: bool(figure) and check(figure),
+        page=page,
+        timeout_s=CHANGE_TIMEOUT_S,
+    )
 
 
 def _control(page: Any, name: str) -> Any:
@@ -166,12 +165,15 @@ def _visible(page: Any) -> set[str]:
 def _run_all(server: LabServer, page: Any, name: str) -> None:
     """Wait for the notebook's kernel (idle, with the page connected), then Run > Run All
     Cells; wait for the controls and the figure."""
-    for _ in range(RUN_TIMEOUT_MS // 250):
-        _, sessions = server.api("GET", "api/sessions")
-        kernels = [s["kernel"] for s in sessions if s["path"] == name]
-        if kernels and kernels[0]["execution_state"] == "idle" and kernels[0]["connections"]:
-            break
-        page.wait_for_timeout(250)
+    wait_until(
+        f"an idle kernel for {name} with the page connected",
+        lambda: [s["kernel"] for s in server.api("GET", "api/sessions")[1] if s["path"] == name],
+        lambda kernels: (
+            kernels and kernels[0]["execution_state"] == "idle" and kernels[0]["connections"]
+        ),
+        page=page,
+        timeout_s=RUN_TIMEOUT_MS / 1000,
+    )
     page.wait_for_selector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Run$")).first.click()
     page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
@@ -179,16 +181,11 @@ def _run_all(server: LabServer, page: Any, name: str) -> None:
     _control(page, "view").wait_for(state="visible", timeout=RUN_TIMEOUT_MS)
 
 
-def _dismiss_kernel_dialog(page: Any) -> None:
-    button = page.locator(".jp-Dialog button", has_text="No Kernel")
-    for _ in range(40):
-        if button.count():
-            button.first.click()
-            page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
-            return
-        if page.locator(PLOT + " .main-svg").count():
-            return
-        page.wait_for_timeout(250)
+def _saved_title(notebook: Path) -> str:
+    """The title of the last figure in the saved notebook's second cell ('' if none)."""
+    cells = json.loads(notebook.read_text())["cells"]
+    figures = [o["data"][PLOTLY] for o in cells[1]["outputs"] if PLOTLY in o.get("data", {})]
+    return str(figures[-1]["layout"]["title"]["text"]) if figures else ""
 
 
 def _drive_every_control(page: Any, shot: Any) -> dict[str, Any]:
@@ -315,17 +312,13 @@ def test_every_control_redraws_the_figure_on_screen(
         # Save: the notebook holds the view last on screen.
         page.locator(".jp-Notebook").first.click()
         page.keyboard.press("Control+s")
-        saved_title = ""
-        for _ in range(80):
-            cells = json.loads((server.root / name).read_text())["cells"]
-            figures = [
-                o["data"][PLOTLY] for o in cells[1]["outputs"] if PLOTLY in o.get("data", {})
-            ]
-            saved_title = figures[-1]["layout"]["title"]["text"] if figures else ""
-            if saved_title == last["title"]:
-                break
-            page.wait_for_timeout(250)
-        assert saved_title == last["title"], (saved_title, last["title"])
+        wait_until(
+            f"the saved notebook holding the view last on screen ({last['title']!r})",
+            lambda: _saved_title(server.root / name),
+            lambda saved: saved == last["title"],
+            page=page,
+            timeout_s=SAVE_TIMEOUT_S,
+        )
     except Exception:
         shot("failed")
         raise
@@ -343,7 +336,7 @@ def test_every_control_redraws_the_figure_on_screen(
     page = context.new_page()
     try:
         kernelless.open(page, path.format(copy.name), ready=ready)
-        _dismiss_kernel_dialog(page)
+        answer_no_kernel(page)
         fig = _wait(page, lambda f: f["title"] == last["title"] and f["heatmaps"] >= 1,
                     "the saved view, reopened")  # fmt: skip
         text = page.locator(".jp-Notebook").first.inner_text()

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from .conftest import answer_no_kernel, wait_until
+
 pytestmark = pytest.mark.slow  # a jupyter server and Chromium
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,55 +37,63 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def _dismiss_kernel_dialog(page: Any) -> None:
-    """A notebook whose kernel is missing asks for one (whenever it gets to it): answer
-    "No Kernel"."""
-    button = page.locator(".jp-Dialog button", has_text="No Kernel")
-    if button.count():
-        button.first.click()
-        page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
-
-
 def _scroll_to_figure(page: Any) -> None:
-    """Cells out of view are not rendered (windowed notebooks): scroll down to the first figure."""
+    """Cells out of view are not rendered (windowed notebooks): scroll down until the
+    first figure is drawn, waiting up to 300 ms for it after each step."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     panel = page.locator(".jp-Notebook").first
     box = panel.bounding_box()
+    drawn = page.locator(PLOT + " .main-svg").first
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
     for _ in range(60):
-        _dismiss_kernel_dialog(page)
-        if page.locator(PLOT + " .main-svg").count():
+        if drawn.count():
             break
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
         page.mouse.wheel(0, 500)
-        page.wait_for_timeout(300)
+        try:
+            drawn.wait_for(timeout=300)
+        except PlaywrightTimeout:
+            continue
     page.wait_for_selector(PLOT + " .main-svg", timeout=60_000)
 
 
+READ = """(sel) => {
+    const plot = document.querySelector(sel);
+    return {
+      plots: document.querySelectorAll(sel).length,
+      svgs: plot.querySelectorAll('svg.main-svg').length,
+      heatmap: plot.querySelectorAll('.heatmaplayer image, .hm image').length,
+      title: (plot.querySelector('.gtitle') || {}).textContent || '',
+      slider: plot.querySelectorAll('.slider-container').length,
+      kernel: document.body.innerText.includes('No Kernel'),
+      running: document.body.innerText.includes('ipykernel'),
+    };
+}"""
+
+
 def _check_figure(page: Any) -> dict[str, Any]:
+    from playwright.sync_api import expect
+
     _scroll_to_figure(page)
     first = page.locator(PLOT).first
     first.scroll_into_view_if_needed()
-    page.wait_for_timeout(1500)
-    found = page.evaluate(
-        """(sel) => {
-            const plot = document.querySelector(sel);
-            return {
-              plots: document.querySelectorAll(sel).length,
-              svgs: plot.querySelectorAll('svg.main-svg').length,
-              heatmap: plot.querySelectorAll('.heatmaplayer image, .hm image').length,
-              title: (plot.querySelector('.gtitle') || {}).textContent || '',
-              slider: plot.querySelectorAll('.slider-container').length,
-              kernel: document.body.innerText.includes('No Kernel'),
-              running: document.body.innerText.includes('ipykernel'),
-            };
-        }""",
-        PLOT,
+    # Plotly draws the heatmap, its title and its step slider (the read retries until it has).
+    found = wait_until(
+        "the first figure drawn with its title and step slider",
+        lambda: dict(page.evaluate(READ, PLOT)),
+        lambda f: (
+            f["svgs"] >= 1
+            and f["heatmap"] >= 1
+            and f["title"].startswith("Logit lens")
+            and f["slider"] == 1
+        ),
+        page=page,
     )
-    assert found["svgs"] >= 1 and found["heatmap"] >= 1, found
-    assert found["title"].startswith("Logit lens"), found
-    assert found["slider"] == 1, found
     assert found["kernel"] and not found["running"], found
-    text = page.locator(".jp-Notebook").first.inner_text()
+    notebook = page.locator(".jp-Notebook").first
+    expect(notebook).to_contain_text("Activation browser controls")  # its cell rendered
+    text = notebook.inner_text()
     assert "Activation browser controls" in text and "VBox(children" not in text, text[:1500]
     return found
 
@@ -109,10 +119,16 @@ def _pick_position(page: Any) -> tuple[list[str], list[str]]:
     legend = "(el) => Array.from(el.querySelectorAll('.legendtext')).map(e => e.textContent)"
     before = plot.evaluate(legend)
     plot.locator(".updatemenu-header-group").first.click()
-    page.wait_for_timeout(500)
+    plot.locator(".updatemenu-dropdown-button").first.wait_for()  # the menu is open
     plot.locator(".updatemenu-item-text").nth(1).click()  # item 0 repeats the header
-    page.wait_for_timeout(800)
-    return before, plot.evaluate(legend)
+    after = wait_until(
+        "new trajectory lines after picking a position",
+        lambda: list(plot.evaluate(legend)),
+        lambda lines: lines != before and len(lines) == len(before),
+        page=page,
+        timeout_s=10,
+    )
+    return before, after
 
 
 @pytest.mark.parametrize(
@@ -122,8 +138,8 @@ def test_reopened_notebook_shows_the_heatmaps(lab_server, page, artifacts, root,
     # No kernelspec at all: the reopened notebook cannot start a kernel.
     server = lab_server(root, app=app, args=["--KernelSpecManager.allowed_kernelspecs=none"])
     server.open(page, path)
-    page.wait_for_timeout(3000)
     try:
+        answer_no_kernel(page)
         found = _check_figure(page)
     except Exception:
         page.screenshot(path=str(artifacts / f"browser-{app}-failed.png"))
@@ -139,21 +155,50 @@ def test_reopened_notebook_shows_the_heatmaps(lab_server, page, artifacts, root,
     page.locator(PLOT).first.screenshot(path=str(artifacts / f"browser-{app}-step0.png"))
 
 
+# The notebook panel of `path` in the page's application (exposed by the server).
+_PANEL = """(path) => Array.from(window.jupyterapp.shell.widgets('main'))
+    .find(w => w.context && w.context.path === path)"""
+_KERNEL_CONNECTED = f"""(path) => {{
+    const panel = ({_PANEL})(path);
+    return !!(panel && panel.sessionContext.session && panel.sessionContext.session.kernel);
+}}"""
+# JupyterLab's notebook panel rewrites `kernelspec` once `kernel.spec` resolves and
+# `language_info` once `kernel.info` does (both reactions were registered when the kernel
+# connected, so they run before ours); then two frames let the tab bar redraw.
+_AFTER_REWRITE = f"""async (path) => {{
+    const panel = ({_PANEL})(path);
+    const kernel = panel.sessionContext.session.kernel;
+    await kernel.info;
+    await kernel.spec;
+    await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+    return {{dirty: panel.context.model.dirty,
+             kernelspec: panel.context.model.getMetadata('kernelspec')}};
+}}"""
+
+
 def test_the_shipped_notebooks_open_unmodified(lab_server, page, tmp_path) -> None:
     """Opening a notebook starts its kernel; a kernelspec that differs from the
     kernel's own (name or display name) is rewritten at once and the notebook shows
     as modified before the user did anything."""
     for name in ("01_tracing.ipynb", "03_activation_browser.ipynb"):
         (tmp_path / name).write_text((REPO / "notebooks" / name).read_text())
-    server = lab_server(tmp_path)
+    # The page's application object (window.jupyterapp) shows the notebook's model.
+    server = lab_server(tmp_path, args=["--LabApp.expose_app_in_browser=True"])
     for name in ("01_tracing.ipynb", "03_activation_browser.ipynb"):
         server.open(page, f"lab/tree/{name}")
-        for _ in range(240):
-            _, sessions = server.api("GET", "api/sessions")
-            kernels = [s["kernel"] for s in sessions if s["path"] == name]
-            if kernels and kernels[0]["execution_state"] == "idle":
-                break
-            page.wait_for_timeout(250)
-        page.wait_for_timeout(3000)  # what a kernelspec rewrite would have changed by now
+        wait_until(
+            f"an idle kernel for {name}",
+            lambda name=name: [
+                s["kernel"] for s in server.api("GET", "api/sessions")[1] if s["path"] == name
+            ],
+            lambda kernels: kernels and kernels[0]["execution_state"] == "idle",
+            page=page,
+        )
+        # The page's kernel connection is up (its kernelChanged has fired) ...
+        page.wait_for_function(_KERNEL_CONNECTED, arg=name)
+        # ... and what a rewrite waits for (the kernel's spec and info) has come: by then
+        # it has changed the notebook's metadata, or never will.
+        after = page.evaluate(_AFTER_REWRITE, name)
+        assert not after["dirty"], (name, after)
         tab = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
         assert "jp-mod-dirty" not in (tab.get_attribute("class") or ""), name

@@ -10,11 +10,19 @@ from typing import Any
 
 import pytest
 
+from .conftest import answer_no_kernel, wait_until
+
 pytestmark = pytest.mark.slow  # a jupyter server and Chromium
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "06_patching.ipynb"
 PLOT = ".jp-OutputArea-output.js-plotly-plot"
+PANELS = ["patch: residual stream", "patch: attention", "patch: MLP", "patch: heads"]
+READ = """(el) => ({
+    heatmaps: el.querySelectorAll('.heatmaplayer image, .hm image').length,
+    titles: Array.from(el.querySelectorAll('.annotation-text')).map(e => e.textContent),
+    title: (el.querySelector('.gtitle') || {}).textContent || '',
+})"""
 
 
 @pytest.fixture(scope="module")
@@ -29,45 +37,51 @@ def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _first_figure(page: Any) -> Any:
+    """Cells out of view are not rendered (windowed notebooks): scroll down until the
+    first figure is drawn, waiting up to 300 ms for it after each step."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     panel = page.locator(".jp-Notebook").first
     box = panel.bounding_box()
+    drawn = page.locator(PLOT + " .main-svg").first
     for _ in range(60):
-        button = page.locator(".jp-Dialog button", has_text="No Kernel")
-        if button.count():
-            button.first.click()
-        if page.locator(PLOT + " .main-svg").count():
+        if drawn.count():
             break
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
         page.mouse.wheel(0, 400)
-        page.wait_for_timeout(300)
+        try:
+            drawn.wait_for(timeout=300)
+        except PlaywrightTimeout:
+            continue
     plot = page.locator(PLOT).first
     plot.locator(".main-svg").first.wait_for(timeout=60_000)
     plot.scroll_into_view_if_needed()
-    page.wait_for_timeout(1000)
     return plot
 
 
 def test_reopened_patching_notebook_shows_the_heatmap_with_hover(lab_server, page, artifacts, root):
     server = lab_server(root, args=["--KernelSpecManager.allowed_kernelspecs=none"])
     server.open(page, "lab/tree/patching.ipynb")
-    page.wait_for_timeout(3000)
     try:
+        answer_no_kernel(page)
         plot = _first_figure(page)
-        found = plot.evaluate(
-            """(el) => ({
-                heatmaps: el.querySelectorAll('.heatmaplayer image, .hm image').length,
-                titles: Array.from(el.querySelectorAll('.annotation-text')).map(e => e.textContent),
-                title: (el.querySelector('.gtitle') || {}).textContent || '',
-            })"""
+        # Plotly draws the four panels and their titles (the read retries until it has).
+        wait_until(
+            "the four heatmaps with their titles",
+            lambda: plot.evaluate(READ),
+            lambda f: (
+                f["heatmaps"] == 4
+                and f["titles"][:4] == PANELS
+                and f["title"].startswith("logit difference ' Paris' − ' Rome'")
+            ),
+            page=page,
         )
-        assert found["heatmaps"] == 4, found
-        assert found["titles"][:4] == ["patch: residual stream", "patch: attention",
-                                       "patch: MLP", "patch: heads"], found  # fmt: skip
-        assert found["title"].startswith("logit difference ' Paris' − ' Rome'"), found
         assert "No Kernel" in page.locator("body").inner_text()
-        # hover the residual stream's top-right cell: layer 29, the last token
-        cell = plot.locator(".nsewdrag").first.bounding_box()
-        page.mouse.move(cell["x"] + cell["width"] - 3, cell["y"] + 3)
+        # hover the residual stream's top-right cell: layer 29, the last token (hover()
+        # waits until the cell's box holds still: cells above may still be rendering)
+        cell = plot.locator(".nsewdrag").first
+        box = cell.bounding_box()
+        cell.hover(position={"x": box["width"] - 3, "y": 3})
         hover = plot.locator(".hoverlayer .hovertext").first
         hover.wait_for(timeout=10_000)
         text = hover.text_content() or ""

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import LabFactory
+from .conftest import LabFactory, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,6 +34,9 @@ KEY_VALUE = "sk-UI-SECRET-NEVER-IN-DOM-0042"
 CONNECTION = "serve-local"
 PASTED_KEY = "sk-proj-PASTED-0123456789"
 RUN_TIMEOUT_MS = 240_000
+PROMPTS_ROUTE = re.compile(r"jupyter-invoker/prompts(\?|$)")  # the list, not one prompt
+# JupyterLab's own poll of the running kernels, every 10 s: two of the sidebar's 5 s periods.
+KERNELS_POLL = re.compile(r"/api/kernels(\?|$)")
 
 
 def _workspace(root: Path) -> Path:
@@ -241,12 +244,13 @@ def test_sidebar_follows_prompts_changed_outside_the_browser(
     preview = row.locator(".jp-InvokerSidebar-preview")
     preview.get_by_text("What is the capital of France?").wait_for()
 
-    # Nothing changes for two polls: the very same row element stays in the page.
+    # Nothing changes for two polls: the very same row element stays in the page. The
+    # poll asks again only once a round is done: the third round's request means the
+    # second round's answer has been compared (and rendered nothing).
     row.evaluate("node => { node.dataset.pollMark = 'kept'; }")
-    for _ in range(2):
-        with page.expect_request(re.compile(r"jupyter-invoker/prompts(\?|$)"), timeout=60_000):
+    for _ in range(3):
+        with page.expect_request(PROMPTS_ROUTE, timeout=60_000):
             pass
-    page.wait_for_timeout(500)  # the poll's answer has been compared
     assert page.locator(f"{ROW}[data-poll-mark='kept']").count() == 1
 
     # Written elsewhere: a new prompt appears, an edited template reloads the open
@@ -263,14 +267,18 @@ def test_sidebar_follows_prompts_changed_outside_the_browser(
     )
     page.screenshot(path=artifacts / "sidebar-5-followed-disk-changes.png")
 
-    # Hidden, it stops asking: no request reaches the prompts route for two periods.
+    # Hidden, it stops asking: no request reaches the prompts route for two periods. The
+    # page's own clock says when they have passed: JupyterLab's kernels poll asks twice,
+    # and its second request comes a full 10 s poll period after its first.
     page.locator(PANEL_TAB).click()
     page.locator(PANEL).wait_for(state="hidden")
     asked: list[str] = []
     page.on(
         "request", lambda r: asked.append(r.url) if "jupyter-invoker/prompts" in r.url else None
     )
-    page.wait_for_timeout(11_000)
+    for _ in range(2):
+        with page.expect_request(KERNELS_POLL, timeout=60_000):
+            pass
     assert asked == [], asked
     assert server.api("GET", "jupyter-invoker/prompts")[0] == 200
 
@@ -296,14 +304,19 @@ def _repository_like(root: Path) -> Path:
 def _wait_for_saved_folders(server: Any, collapsed: list[str], timeout_s: float = 30) -> None:
     """Until JupyterLab has saved the collapsed folders into the workspace (it saves its
     state database shortly after a change, not at once)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def saved() -> Any:
         status, body = server.api("GET", "lab/api/workspaces/default")
-        saved = (body.get("data") or {}) if status == 200 and isinstance(body, dict) else {}
-        if (saved.get("jupyter-invoker:sidebar-folders") or {}).get("collapsed") == collapsed:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"the collapsed folders were not saved in {timeout_s:g} s")
+        data = (body.get("data") or {}) if status == 200 and isinstance(body, dict) else {}
+        return (data.get("jupyter-invoker:sidebar-folders") or {}).get("collapsed")
+
+    wait_until(
+        f"the workspace saving the collapsed folders {collapsed}",
+        saved,
+        lambda got: got == collapsed,
+        timeout_s=timeout_s,
+        every_s=0.2,
+    )
 
 
 CUSTOM = f'{PANEL} li[data-path="tests/invokers/assets/custom.prompty"]'
