@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +80,27 @@ def test_default_stream_yields_the_whole_result_once(prompt: Any) -> None:
     assert asyncio.run(collect()) == ["echo x"]
 
 
+def _waits_for_result(thread_id: int | None) -> bool:
+    """Whether that thread is inside ``BackgroundRun.result`` (run_sync's wait)."""
+    frame = sys._current_frames().get(thread_id or 0)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "result" and code.co_filename.endswith("_sync.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _until(condition: Callable[[], bool], limit_s: float = 30) -> bool:
+    """Poll ``condition`` (a thread's state has no event to wait on) until it holds."""
+    deadline = time.monotonic() + limit_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
 def test_interrupt_while_waiting_cancels_the_call(prompt: Any) -> None:
     import _thread
 
@@ -93,12 +117,20 @@ def test_interrupt_while_waiting_cancels_the_call(prompt: Any) -> None:
             finished.set()
 
     def ctrl_c_once_waiting() -> None:
-        if waiting.wait(30):
+        # Once the call runs and this test's thread waits for its result (not sooner: an
+        # interrupt before the wait begins is not the case under test).
+        main = threading.main_thread().ident
+        if waiting.wait(30) and _until(lambda: _waits_for_result(main)):
             _thread.interrupt_main()
+        else:
+            missed.append("the call never started, or nothing waited for it in run_sync")
+
+    missed: list[str] = []
 
     async def cell() -> Any:  # Ctrl-C in Jupyter while a sync call waits
         threading.Thread(target=ctrl_c_once_waiting, daemon=True).start()
-        return Slow(prompt).invoke_sync(1)
+        Slow(prompt).invoke_sync(1)
+        raise AssertionError(f"the call ran to its end: {missed or 'the interrupt was lost'}")
 
     loop = asyncio.new_event_loop()  # no asyncio.run: it would install its own SIGINT handler
     # Our own handler: a suite started as a background job inherits an ignored SIGINT.
