@@ -61,6 +61,7 @@ class CallContext:
     endpoint: str
     key_hint: str = "the API key in the configuration"
     timeout: float = 60.0
+    connect_timeout: float | None = None  # when the client has its own, shorter one
     max_retries: int = 2
     retry_budget: float = 10.0
     secrets: tuple[Any, ...] = field(default=(), repr=False)
@@ -82,6 +83,18 @@ def _server_detail(exc: openai.APIError) -> str:
     return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 3] + "..."
 
 
+def _connect_timed_out(exc: BaseException) -> bool:
+    """Whether the timeout was the connection's (nothing accepted it), not the answer's."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        if isinstance(current, httpx2.ConnectTimeout):
+            return True
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def map_error(
     exc: BaseException, ctx: CallContext, *, retries: int = 0, midway: bool = False
 ) -> InvokerError:
@@ -96,7 +109,17 @@ def map_error(
     if isinstance(exc, InvokerError):
         exc.args = tuple(ctx.clean(a) if isinstance(a, str) else a for a in exc.args)
         return exc
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException) and _connect_timed_out(
+        exc
+    ):
+        limit = ctx.connect_timeout if ctx.connect_timeout is not None else ctx.timeout
+        error = InvokerConnectionError(
+            f"{who} could not connect to {ctx.endpoint} within {limit:g} s. Check the "
+            "address and that the host is reachable (a firewall drops a connection "
+            "silently), or raise configuration `connect_timeout` (or the "
+            "JUPYTER_INVOKER_CONNECT_TIMEOUT environment variable)."
+        )
+    elif isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         error = InvokerConnectionError(
             f"{who} got no answer from {ctx.endpoint} within {ctx.timeout:g} s. Check that "
             "the server is up and not overloaded, or raise configuration `timeout` "

@@ -25,6 +25,7 @@ revealed only when the client is built.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import functools
 import os
@@ -155,12 +156,9 @@ class OpenAICompatibleInvoker(Invoker):
         """The one place a key becomes a Secret and the client gets timeouts, no SDK retries."""
         secret = Secret(key) if key else Secret(_NO_KEY)
         ctx = self.call_context(config, endpoint, key_hint=key_hint, secrets=(secret,))
-        kwargs: dict[str, Any] = {
-            **client,
-            "api_key": secret,
-            "max_retries": 0,
-            "timeout": self.timeouts(config, ctx),
-        }
+        timeout = self.timeouts(config, ctx)
+        ctx = dataclasses.replace(ctx, connect_timeout=timeout.connect)
+        kwargs: dict[str, Any] = {**client, "api_key": secret, "max_retries": 0, "timeout": timeout}
         return Settings(model=model, ctx=ctx, client_kwargs=kwargs)
 
     def timeouts(self, config: Mapping[str, Any], ctx: CallContext) -> openai.Timeout:

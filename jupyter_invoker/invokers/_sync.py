@@ -53,9 +53,14 @@ class BackgroundRun(Generic[T]):
             finally:
                 self._started.set()
 
+        self._coro = coro
         context = contextvars.copy_context()
         self._thread = threading.Thread(target=context.run, args=(target,), name=name)
+
+    def start(self) -> BackgroundRun[T]:
+        """Start the worker thread (once); returns self."""
         self._thread.start()
+        return self
 
     def done(self) -> bool:
         return not self._thread.is_alive()
@@ -75,6 +80,9 @@ class BackgroundRun(Generic[T]):
 
     def cancel(self) -> None:
         """Cancel the coroutine and give it a moment to close what it opened."""
+        if self._thread.ident is None:  # never started: nothing runs, nothing to close
+            self._coro.close()
+            return
         self._started.wait(1)
         task, loop = self._task, self._loop
         if task is not None and loop is not None and not loop.is_closed():
@@ -86,7 +94,7 @@ def run_in_background(
     coro: Coroutine[Any, Any, T], *, name: str = "jupyter_invoker-run"
 ) -> BackgroundRun[T]:
     """Start ``coro`` now on a fresh loop in a worker thread; ``.result()`` waits for it."""
-    return BackgroundRun(coro, name=name)
+    return BackgroundRun(coro, name=name).start()
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
@@ -95,4 +103,10 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(coro)
-    return run_in_background(coro).result()
+    background = BackgroundRun(coro, name="jupyter_invoker-run")
+    try:  # an interrupt from here on, even before result() waits, cancels the coroutine
+        background.start()
+        return background.result()
+    except BaseException:
+        background.cancel()
+        raise

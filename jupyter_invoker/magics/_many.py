@@ -3,7 +3,7 @@
     results = run_many(shell, jobs, inputs, opts, body)   # ExecutionResult, one per invoker
 
 API invokers run concurrently on one event loop in a worker thread (``execute_async``
-through ``run_in_background``, streaming into their own pane); local runs go one after
+through a ``BackgroundRun``, streaming into their own pane); local runs go one after
 another on the calling thread meanwhile (the model runs in a greenlet there: a second OS
 thread would get its own OpenMP pool and slow it). The answers stand side by side in one
 display, each headed by invoker, model, tokens and time. A failure shows
@@ -20,7 +20,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..invokers import ExecutionResult, execute_async, run_in_background
+from ..invokers import BackgroundRun, ExecutionResult, execute_async
 from ._body import check_patterns, compile_body, run_local
 from ._display import LiveOutput
 from ._names import choose_model, input_advice
@@ -72,9 +72,11 @@ def run_many(
     live.start()
     started = time.perf_counter()
     background = (
-        run_in_background(_gather(coroutines), name="jupyter_invoker-many") if coroutines else None
+        BackgroundRun(_gather(coroutines), name="jupyter_invoker-many") if coroutines else None
     )
-    try:
+    try:  # an interrupt from here on cancels the API calls, even before they are awaited
+        if background is not None:
+            background.start()
         for i in local:
             assert lm is not None
             options = local_options(jobs[i], opts.max_new_tokens)

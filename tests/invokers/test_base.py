@@ -167,3 +167,46 @@ def test_one_public_helper_runs_coroutines_from_sync_code() -> None:
     assert asyncio.run(inside_a_loop()) == 6
     background = run_in_background(double(5))
     assert background.result() == 10 and background.done()
+
+
+def test_interrupt_before_the_wait_begins_still_cancels_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Ctrl-C that lands once the worker runs but before ``result()`` waits (here: the
+    wait itself raises at once) cancels the coroutine; it is never left running."""
+    from jupyter_invoker.invokers import _sync
+
+    started, cancelled = threading.Event(), threading.Event()
+
+    async def slow() -> None:
+        started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    def interrupted_before_waiting(self: Any) -> Any:
+        assert started.wait(30), "the worker never started the call"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sync.BackgroundRun, "result", interrupted_before_waiting)
+
+    async def cell() -> None:
+        _sync.run_sync(slow())
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(cell())
+    assert cancelled.wait(5), "the call kept running after the interrupt"
+
+
+def test_a_run_interrupted_before_it_starts_closes_its_coroutine() -> None:
+    from jupyter_invoker.invokers import BackgroundRun
+
+    async def never() -> None:  # pragma: no cover - must not run
+        raise AssertionError("ran")
+
+    coro = never()
+    run = BackgroundRun(coro, name="never started")
+    run.cancel()  # e.g. Ctrl-C between building the run and starting it
+    assert coro.cr_frame is None  # closed: no "never awaited" warning, nothing runs
