@@ -8,6 +8,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import gc
+import os
 import signal
 import socket
 import threading
@@ -128,3 +129,14 @@ def value(kc: Any, expression: str) -> str:
     assert reply["status"] == "ok", reply
     results = [m for m in messages if m["msg_type"] == "execute_result"]
     return str(results[-1]["content"]["data"]["text/plain"])
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot write into: a read-only one, or as root (who writes
+    anywhere a mode allows) /sys, which refuses even root."""
+    if os.geteuid() == 0:
+        return Path("/sys")
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder

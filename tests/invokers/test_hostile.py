@@ -16,6 +16,7 @@ from typing import Any
 
 import filelock
 import pytest
+from _shared import unwritable_folder
 
 from jupyter_invoker.exceptions import InvokerConfigError
 from jupyter_invoker.invokers import (
@@ -101,12 +102,7 @@ def test_a_store_that_is_a_fifo_is_refused_at_once() -> None:
 def test_a_store_that_cannot_be_written_is_an_invoker_config_error(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    if os.geteuid() == 0:  # root writes anywhere a mode allows; sysfs refuses even root
-        folder = Path("/sys")
-    else:
-        folder = tmp_path / "read-only"
-        folder.mkdir()
-        folder.chmod(0o555)
+    folder = unwritable_folder(tmp_path)
     monkeypatch.setenv("JUPYTER_INVOKER_CONFIG_DIR", str(folder))
     with pytest.raises(InvokerConfigError, match="cannot be written") as info:
         save_connection("c", "openai", {"name": "m"})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _shared import unwritable_folder
 from tornado.httpclient import HTTPClientError
 
 from jupyter_invoker.invokers._store import store_path
@@ -184,12 +185,7 @@ async def test_a_store_that_is_a_fifo_is_refused_not_waited_on(api: Api) -> None
 async def test_a_store_that_cannot_be_written_says_so(
     api: Api, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    if os.geteuid() == 0:  # root writes anywhere a mode allows; sysfs refuses even root
-        folder = Path("/sys")
-    else:
-        folder = tmp_path / "read-only"
-        folder.mkdir()
-        folder.chmod(0o555)
+    folder = unwritable_folder(tmp_path)
     monkeypatch.setenv("JUPYTER_INVOKER_CONFIG_DIR", str(folder))
     status, answer = await api("POST", "connections", body=SERVE)
     assert status == 400 and "cannot be written" in answer["message"], answer

@@ -90,6 +90,45 @@ def answer_no_kernel(page: Any) -> None:
     page.wait_for_selector(".jp-Dialog", state="detached", timeout=10_000)
 
 
+# A plotly figure in an output area (plotly's renderer or this package's: either way the
+# output element itself carries plotly's class).
+PLOT = ".jp-OutputArea-output.js-plotly-plot"
+
+
+def kernelless_copy(notebook: Path, folder: Path, name: str) -> Path:
+    """A copy of ``notebook`` in ``folder`` whose kernel does not exist: nothing can run,
+    and the copy was never signed by the server that opens it, so it is untrusted too."""
+    nb = json.loads(notebook.read_text())
+    nb["metadata"]["kernelspec"] = {"name": "no-such-kernel", "display_name": "none",
+                                    "language": "python"}  # fmt: skip
+    path = folder / name
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def scroll_to_first_figure(page: Any) -> Any:
+    """Cells out of view are not rendered (windowed notebooks): scroll down until the
+    first figure is drawn, waiting up to 300 ms for it after each step; the figure's
+    locator, scrolled into view."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator(".jp-Notebook").first.bounding_box()
+    drawn = page.locator(PLOT + " .main-svg").first
+    for _ in range(60):
+        if drawn.count():
+            break
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
+        page.mouse.wheel(0, 400)
+        try:
+            drawn.wait_for(timeout=300)
+        except PlaywrightTimeout:
+            continue
+    plot = page.locator(PLOT).first
+    plot.locator(".main-svg").first.wait_for(timeout=60_000)
+    plot.scroll_into_view_if_needed()
+    return plot
+
+
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"{reason} The README's test command installs it; CI must have it.")

@@ -6,56 +6,25 @@ notebooks this package ships open unmodified (their kernelspec is the kernel's o
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import answer_no_kernel, wait_until
+from .conftest import PLOT, answer_no_kernel, kernelless_copy, scroll_to_first_figure, wait_until
 
 pytestmark = pytest.mark.slow  # a jupyter server and Chromium
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "03_activation_browser.ipynb"
-PLOT = ".jp-OutputArea-output.js-plotly-plot"  # the renderer is the output element itself
 PROMPT_TOKENS = 9  # the first figure's prompt: "The Eiffel Tower is in the city of"
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of notebook 03 whose kernel does not exist: nothing can run, and the copy
-    was never signed by this server, so it is untrusted too."""
     folder = tmp_path_factory.mktemp("reopened")
-    nb = json.loads(NOTEBOOK.read_text())
-    nb["metadata"]["kernelspec"] = {
-        "name": "no-such-kernel",
-        "display_name": "none",
-        "language": "python",
-    }
-    (folder / "browser.ipynb").write_text(json.dumps(nb))
+    kernelless_copy(NOTEBOOK, folder, "browser.ipynb")
     return folder
-
-
-def _scroll_to_figure(page: Any) -> None:
-    """Cells out of view are not rendered (windowed notebooks): scroll down until the
-    first figure is drawn, waiting up to 300 ms for it after each step."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    panel = page.locator(".jp-Notebook").first
-    box = panel.bounding_box()
-    drawn = page.locator(PLOT + " .main-svg").first
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
-    for _ in range(60):
-        if drawn.count():
-            break
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
-        page.mouse.wheel(0, 500)
-        try:
-            drawn.wait_for(timeout=300)
-        except PlaywrightTimeout:
-            continue
-    page.wait_for_selector(PLOT + " .main-svg", timeout=60_000)
 
 
 READ = """(sel) => {
@@ -75,7 +44,7 @@ READ = """(sel) => {
 def _check_figure(page: Any) -> dict[str, Any]:
     from playwright.sync_api import expect
 
-    _scroll_to_figure(page)
+    scroll_to_first_figure(page)
     first = page.locator(PLOT).first
     first.scroll_into_view_if_needed()
     # Plotly draws the heatmap, its title and its step slider (the read retries until it has).

@@ -4,19 +4,16 @@ cell shows its value, layer and token."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from .conftest import answer_no_kernel, wait_until
+from .conftest import answer_no_kernel, kernelless_copy, scroll_to_first_figure, wait_until
 
 pytestmark = pytest.mark.slow  # a jupyter server and Chromium
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO / "notebooks" / "06_patching.ipynb"
-PLOT = ".jp-OutputArea-output.js-plotly-plot"
 PANELS = ["patch: residual stream", "patch: attention", "patch: MLP", "patch: heads"]
 READ = """(el) => ({
     heatmaps: el.querySelectorAll('.heatmaplayer image, .hm image').length,
@@ -27,36 +24,9 @@ READ = """(el) => ({
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of notebook 06 whose kernel does not exist (and that this server never signed)."""
     folder = tmp_path_factory.mktemp("patching")
-    nb = json.loads(NOTEBOOK.read_text())
-    nb["metadata"]["kernelspec"] = {"name": "no-such-kernel", "display_name": "none",
-                                    "language": "python"}  # fmt: skip
-    (folder / "patching.ipynb").write_text(json.dumps(nb))
+    kernelless_copy(NOTEBOOK, folder, "patching.ipynb")
     return folder
-
-
-def _first_figure(page: Any) -> Any:
-    """Cells out of view are not rendered (windowed notebooks): scroll down until the
-    first figure is drawn, waiting up to 300 ms for it after each step."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    panel = page.locator(".jp-Notebook").first
-    box = panel.bounding_box()
-    drawn = page.locator(PLOT + " .main-svg").first
-    for _ in range(60):
-        if drawn.count():
-            break
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + min(box["height"], 600) / 2)
-        page.mouse.wheel(0, 400)
-        try:
-            drawn.wait_for(timeout=300)
-        except PlaywrightTimeout:
-            continue
-    plot = page.locator(PLOT).first
-    plot.locator(".main-svg").first.wait_for(timeout=60_000)
-    plot.scroll_into_view_if_needed()
-    return plot
 
 
 def test_reopened_patching_notebook_shows_the_heatmap_with_hover(lab_server, page, artifacts, root):
@@ -64,7 +34,7 @@ def test_reopened_patching_notebook_shows_the_heatmap_with_hover(lab_server, pag
     server.open(page, "lab/tree/patching.ipynb")
     try:
         answer_no_kernel(page)
-        plot = _first_figure(page)
+        plot = scroll_to_first_figure(page)
         # Plotly draws the four panels and their titles (the read retries until it has).
         wait_until(
             "the four heatmaps with their titles",
