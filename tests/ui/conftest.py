@@ -1,5 +1,6 @@
 """Browser tests: a real ``jupyter lab`` (or Notebook 7) on loopback, driven by
-Debian's Chromium through Python Playwright (FACTS.md, "JupyterLab extension tooling").
+Debian's Chromium through Python Playwright (Playwright's own browser download is
+skipped with PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1; the distribution's Chromium is used).
 
     def test_something(lab_server, page, artifacts):
         server = lab_server(root)                     # a fresh server over `root`
@@ -39,7 +40,7 @@ from _shared import free_port
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("JUPYTER_INVOKER_CHROMIUM", "/usr/bin/chromium")
 # Without the background-networking flags Chromium keeps dialling hosts this closed
-# network refuses (FACTS.md).
+# network refuses, which slows page loads (CI and sandboxes have no outside network).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
