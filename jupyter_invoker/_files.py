@@ -9,15 +9,26 @@ The file is opened without blocking (``O_NONBLOCK``: opening a FIFO for reading 
 otherwise wait for a writer) and checked on the open descriptor, so a file swapped
 between a check and the read cannot slip through. Callers turn these two errors
 into their own messages (a prompt's load error, the invoker store's error).
+
+    data = strict_json('{"timeout": 1e999}')   # NotFinite("1e999")
+
+``strict_json`` is ``json.loads`` without Python's extensions: ``NaN``, ``Infinity`` and
+a number too large for a float (``1e999``) raise ``NotFinite`` (its text is the number
+as written), because what is read would otherwise be written back, or answered, as
+JSON no other reader accepts. The store, ``${file:x.json}`` and the server's request
+bodies all read JSON through it.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
-__all__ = ["NotAFile", "TooLarge", "read_limited"]
+__all__ = ["NotAFile", "NotFinite", "TooLarge", "read_limited", "strict_json"]
 
 _CHUNK = 1 << 16
 
@@ -78,3 +89,23 @@ def read_limited(path: Path | str, limit: int) -> bytes:
             chunks.append(chunk)
     finally:
         os.close(fd)
+
+
+class NotFinite(ValueError):
+    """A number JSON does not allow; ``str()`` is the number as written (``NaN``, ``1e999``)."""
+
+
+def _constant(name: str) -> Any:
+    raise NotFinite(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise NotFinite(text)
+    return value
+
+
+def strict_json(text: str) -> Any:
+    """``json.loads(text)``, refusing non-finite numbers with :class:`NotFinite`."""
+    return json.loads(text, parse_constant=_constant, parse_float=_finite)

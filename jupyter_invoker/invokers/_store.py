@@ -50,7 +50,7 @@ from typing import Any
 
 import filelock
 
-from .._files import NotAFile, TooLarge, read_limited
+from .._files import NotAFile, NotFinite, TooLarge, read_limited, strict_json
 from .._secrets import is_secret_key as is_secret_field  # one rule for files and store
 from ..exceptions import InvokerConfigError
 from ._store_checks import (
@@ -185,10 +185,6 @@ def _unreadable(path: Path, why: str) -> InvokerConfigError:
     )
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
 def read_store(path: Path | None = None) -> dict[str, Any]:
     """The whole store, validated (every section present); a missing file reads as empty."""
     path = store_path() if path is None else path
@@ -214,7 +210,7 @@ def read_store(path: Path | None = None) -> dict[str, Any]:
     if not text.strip():
         return _empty()
     try:
-        data = json.loads(text, parse_constant=_no_constant)
+        data = strict_json(text)
     except json.JSONDecodeError as exc:
         raise InvokerConfigError(
             f"The invoker store {path}, line {exc.lineno}, is not valid JSON ({exc.msg}); fix "
@@ -222,8 +218,8 @@ def read_store(path: Path | None = None) -> dict[str, Any]:
         ) from None
     except RecursionError:
         raise _unreadable(path, "nests objects or lists too deeply to read") from None
-    except ValueError as exc:  # NaN / Infinity
-        raise _unreadable(path, f"holds {exc}") from None
+    except NotFinite as exc:
+        raise _unreadable(path, f"holds {exc}, which is not a number JSON allows") from None
     return _validate(path, text, data)
 
 

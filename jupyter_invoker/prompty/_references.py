@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
-from .._files import TooLarge, read_limited
+from .._files import NotFinite, TooLarge, read_limited, strict_json
 from .._secrets import Secret
 from ..exceptions import PromptyReferenceError
 from ._config import is_secret_key
@@ -166,7 +166,12 @@ def _read_file(
     if target.suffix.lower() != ".json":
         return text
     try:
-        return json.loads(text, parse_constant=_no_constant)
+        return strict_json(text)
+    except NotFinite as exc:
+        raise PromptyReferenceError(
+            f"{where}: ${{file:{ref}}} is not valid JSON ({target}: {exc} is not a number "
+            "JSON allows). Fix the JSON, or use another extension to read it as text."
+        ) from None
     except RecursionError:
         raise PromptyReferenceError(
             f"{where}: ${{file:{ref}}} nests lists or objects too deeply to read; flatten it."
@@ -176,10 +181,6 @@ def _read_file(
             f"{where}: ${{file:{ref}}} is not valid JSON ({target}, line {exc.lineno}: "
             f"{exc.msg}). Fix the JSON, or use another extension to read it as text."
         ) from exc
-
-
-def _no_constant(name: str) -> Any:
-    raise json.JSONDecodeError(f"{name} is not a JSON number", name, 0)
 
 
 def _shown(text: str) -> str:

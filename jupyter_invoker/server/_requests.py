@@ -13,11 +13,10 @@ it (``check_configuration``'s rules) raises the store's ``InvokerConfigError``.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
+from .._files import NotFinite, strict_json
 from ..invokers._store import check_configuration
 
 __all__ = ["BODY_DEPTH", "BODY_MAX", "Refused", "parse_body"]
@@ -35,21 +34,6 @@ class Refused(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class _NotFinite(ValueError):
-    pass
-
-
-def _no_constant(name: str) -> Any:
-    raise _NotFinite(name)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise _NotFinite(text)
-    return value
 
 
 def _check_depth(text: str) -> None:
@@ -75,8 +59,8 @@ def parse_body(raw: bytes | None) -> dict[str, Any]:
         raise Refused(400, f"The request body is not UTF-8 JSON ({exc}).") from None
     _check_depth(text)
     try:
-        data = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
-    except _NotFinite as exc:
+        data = strict_json(text)
+    except NotFinite as exc:
         raise Refused(
             400, f"The request body holds {exc}, which is not a finite number; send one."
         ) from None

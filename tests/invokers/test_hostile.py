@@ -76,8 +76,9 @@ def test_a_url_password_in_a_file_is_a_secret_in_every_repr(write_prompt: Prompt
         (b'{"selections": {"\xff": {}}}', "is not UTF-8 text (byte 0xff on line 1)"),
         (b"[" * 100_000 + b"]" * 100_000, "nests objects or lists too deeply"),
         (b'{"defaults": {"openai": Infinity}}', "Infinity"),
+        (b'{"defaults": {}, "timeout": 1e999}', "1e999, which is not a number JSON allows"),
     ],
-    ids=["not-utf8", "deep", "infinity"],
+    ids=["not-utf8", "deep", "infinity", "too-large-a-number"],
 )
 def test_a_damaged_store_is_an_invoker_config_error_naming_it(raw: bytes, words: str) -> None:
     path = selections_path()

@@ -117,10 +117,11 @@ def test_an_oversized_file_is_refused_before_it_is_read(write: Write, tmp_path: 
         ("a\0b", {}, "NUL"),
         ("deep.json", {"deep.json": "[" * 100_000 + "]" * 100_000}, "too deeply"),
         ("nan.json", {"nan.json": '{"x": NaN}'}, "not valid JSON"),
+        ("big.json", {"big.json": '{"x": 1e999}'}, "1e999 is not a number JSON allows"),
         ("fifo", {}, "could not be read"),
         ("a" * 300, {}, "File name too long"),
     ],
-    ids=["nul", "deep-json", "nan-json", "fifo", "long-name"],
+    ids=["nul", "deep-json", "nan-json", "big-json", "fifo", "long-name"],
 )
 def test_file_references_that_cannot_be_read_fail_clearly(
     write: Write, tmp_path: Path, ref: str, extra: dict[str, str], words: str
