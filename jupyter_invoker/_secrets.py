@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 __all__ = [
@@ -24,12 +24,17 @@ __all__ = [
     "environment_keys",
     "has_url_password",
     "is_secret_key",
+    "leaves",
+    "longest_first",
     "looks_like_key",
     "looks_like_key_name",
     "mask_url_password",
     "redact",
+    "redact_json",
+    "referenced_variables",
     "reveal",
     "secret_values",
+    "url_password",
 ]
 
 _MASK = "***"
@@ -89,6 +94,42 @@ def _split_url(text: str) -> urllib.parse.SplitResult | None:
     except ValueError:
         return None
     return parts if parts.scheme and parts.netloc else None
+
+
+def url_password(text: str) -> str | None:
+    """The password of a URL (``https://user:PASS@host/v1`` -> ``PASS``); None for a URL
+    without one, a malformed URL, or text that is no URL."""
+    parts = _split_url(text)
+    return parts.password if parts is not None and parts.password else None
+
+
+def leaves(value: Any) -> Iterator[Any]:
+    """Every value inside nested mappings, lists and tuples (a :class:`Secret` is a leaf)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        else:
+            yield item
+
+
+def referenced_variables(value: Any) -> set[str]:
+    """The names of the environment variables ``${env:NAME}`` anywhere in ``value``."""
+    names: set[str] = set()
+    for leaf in leaves(value):
+        text = leaf.get_secret() if isinstance(leaf, Secret) else leaf
+        if isinstance(text, str):
+            names.update(_ENV_USE.findall(text))
+    return names
+
+
+def longest_first(values: Iterable[str]) -> list[str]:
+    """The distinct values worth masking (4 characters or more), longest first, so a
+    secret inside a longer one is never masked only in part."""
+    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
 
 
 def has_url_password(text: str) -> bool:
@@ -158,6 +199,18 @@ def redact(text: str, *secrets: Any) -> str:
     return text
 
 
+def redact_json(value: Any, *secrets: Any) -> Any:
+    """JSON data (an API error's body, a REST answer) with :func:`redact` applied to
+    every string in it."""
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if isinstance(value, Mapping):
+        return {key: redact_json(item, *secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_json(item, *secrets) for item in value]
+    return value
+
+
 class StreamRedactor:
     """Masks secrets in text that arrives in pieces, a secret possibly split across them.
 
@@ -170,9 +223,8 @@ class StreamRedactor:
     """
 
     def __init__(self, secrets: Iterable[Any]) -> None:
-        plain = {reveal(s) for s in secrets}
-        self._secrets = sorted(
-            (s for s in plain if isinstance(s, str) and len(s) >= 4), key=len, reverse=True
+        self._secrets = longest_first(
+            plain for plain in (reveal(s) for s in secrets) if isinstance(plain, str)
         )
         self._held = ""
 
@@ -209,21 +261,15 @@ def secret_values(configuration: Any) -> list[str]:
     passwords of URLs in it, the values of the variables it references, and every
     key-named environment variable's value; longest first (no partial masks)."""
     found: set[str] = set(environment_keys())
-    stack = [configuration]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, Secret):
-            value = value.get_secret()
-            found.add(value)
-        if isinstance(value, str):
-            for variable in _ENV_USE.findall(value):
-                if os.environ.get(variable):
-                    found.add(os.environ[variable])
-            parts = _split_url(value)
-            if parts is not None and parts.password:
-                found.add(parts.password)
-        elif isinstance(value, Mapping):
-            stack.extend(value.values())
-        elif isinstance(value, list | tuple):
-            stack.extend(value)
-    return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
+    for leaf in leaves(configuration):
+        if isinstance(leaf, Secret):
+            leaf = leaf.get_secret()
+            found.add(leaf)
+        if isinstance(leaf, str):
+            found.update(
+                os.environ[name] for name in _ENV_USE.findall(leaf) if os.environ.get(name)
+            )
+            password = url_password(leaf)
+            if password is not None:
+                found.add(password)
+    return longest_first(found)

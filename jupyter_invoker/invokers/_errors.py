@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import httpx2
 import openai
 
-from .._secrets import redact
+from .._secrets import redact, redact_json
 from ..exceptions import (
     InvokerAuthError,
     InvokerConfigError,
@@ -199,18 +199,8 @@ def _scrub(exc: BaseException | None, ctx: CallContext) -> None:
         if isinstance(getattr(exc, "message", None), str):
             exc.message = ctx.clean(exc.message)  # type: ignore[attr-defined]
         if isinstance(exc, openai.APIError):
-            exc.body = _scrub_value(exc.body, ctx)
+            exc.body = redact_json(exc.body, *ctx.secrets)
         exc = exc.__cause__ or exc.__context__
-
-
-def _scrub_value(value: Any, ctx: CallContext) -> Any:
-    if isinstance(value, str):
-        return ctx.clean(value)
-    if isinstance(value, dict):
-        return {k: _scrub_value(v, ctx) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub_value(v, ctx) for v in value]
-    return value
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

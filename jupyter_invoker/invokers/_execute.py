@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._secrets import StreamRedactor, redact, secret_values
+from .._secrets import StreamRedactor, redact, redact_json, secret_values
 from ..prompty import load, prepare
 from ..prompty._config import normalize_configuration
 from ._base import Invoker, run_sync
@@ -105,16 +105,6 @@ def _prepare(prompty: Prompty, inputs: Mapping[str, Any] | None) -> Any:
     return prepare(prompty, inputs)
 
 
-def _masked(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        return redact(value, *secrets)
-    if isinstance(value, Mapping):
-        return {key: _masked(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_masked(item, secrets) for item in value]
-    return value
-
-
 def _finish(
     value: Any, name: str, prepared: Any, started: float, secrets: list[str]
 ) -> ExecutionResult:
@@ -122,7 +112,7 @@ def _finish(
     if secrets:  # an endpoint that echoes the request's key: masked before anyone sees it
         result.text = redact(result.text, *secrets)
         if isinstance(result.raw, Mapping | list):
-            result.raw = _masked(result.raw, secrets)
+            result.raw = redact_json(result.raw, *secrets)
     if result.elapsed_s is None:
         result.elapsed_s = time.perf_counter() - started
     return result

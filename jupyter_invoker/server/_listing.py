@@ -24,15 +24,22 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
-import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .._secrets import Secret, environment_keys, mask_url_password, redact
+from .._secrets import (
+    Secret,
+    environment_keys,
+    leaves,
+    longest_first,
+    mask_url_password,
+    redact_json,
+    referenced_variables,
+    url_password,
+)
 from ..exceptions import JupyterInvokerError
 from ..invokers import InvokerFactory
 from ..invokers._selection import resolve_run
@@ -44,7 +51,6 @@ from ..prompty._render import render
 __all__ = ["ListingContext", "details", "mask_environment", "shown_configuration", "summary"]
 
 _PREVIEW_MAX = 20_000  # characters per message: a preview, not the whole text
-_ENV_USE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)")
 
 _cache: dict[str, tuple[int, int, Prompty | str]] = {}
 _cache_lock = threading.Lock()
@@ -217,27 +223,6 @@ def _masked(
     return masked
 
 
-def _referenced(value: Any, found: set[str]) -> None:
-    if isinstance(value, Secret):
-        value = value.get_secret()
-    if isinstance(value, str):
-        found.update(_ENV_USE.findall(value))
-    elif isinstance(value, Mapping):
-        for item in value.values():
-            _referenced(item, found)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _referenced(item, found)
-
-
-def _leaves(value: Any) -> list[Any]:
-    if isinstance(value, Mapping):
-        return [leaf for item in value.values() for leaf in _leaves(item)]
-    if isinstance(value, list | tuple):
-        return [leaf for item in value for leaf in _leaves(item)]
-    return [value]
-
-
 def _secret_plain(value: Any) -> str | None:
     """A literal secret of a file (a key, or a URL's password) as it would be shown."""
     if not isinstance(value, Secret):
@@ -245,8 +230,7 @@ def _secret_plain(value: Any) -> str | None:
     plain = value.get_secret()
     if plain.startswith("${env:"):
         return None
-    parts = urllib.parse.urlsplit(plain) if "://" in plain else None
-    return parts.password if parts is not None and parts.password else plain
+    return url_password(plain) or plain
 
 
 def environment_secrets(prompty: Prompty | None, key_named: list[str] | None = None) -> list[str]:
@@ -259,25 +243,17 @@ def environment_secrets(prompty: Prompty | None, key_named: list[str] | None = N
         parts = [prompty.sample, prompty.model.configuration, prompty.model.parameters]
         parts += [spec.default for spec in prompty.inputs.values()]
         for part in (*parts, prompty.model.extra, prompty.extra, prompty.template):
-            _referenced(part, names)
-        plain = (_secret_plain(v) for v in _leaves(prompty.model.configuration))
+            names |= referenced_variables(part)
+        plain = (_secret_plain(v) for v in leaves(prompty.model.configuration))
         values += [value for value in plain if value is not None]
     values += [os.environ[name] for name in names if os.environ.get(name)]
     values += environment_keys() if key_named is None else key_named
-    return sorted({v for v in values if len(v) >= 4}, key=len, reverse=True)
+    return longest_first(values)
 
 
 def mask_environment(value: Any, secrets: list[str]) -> Any:
     """``value`` (JSON data) with each of ``secrets`` replaced by ``***`` in every string."""
-    if not secrets:
-        return value
-    if isinstance(value, str):
-        return redact(value, *secrets)
-    if isinstance(value, Mapping):
-        return {key: mask_environment(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [mask_environment(item, secrets) for item in value]
-    return value
+    return redact_json(value, *secrets) if secrets else value
 
 
 def _preview(prompty: Prompty) -> dict[str, Any]:

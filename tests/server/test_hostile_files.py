@@ -152,3 +152,17 @@ async def test_a_path_too_long_for_the_file_system_is_an_answer_not_a_500(
         status, body = await _get(jp_fetch, "prompts", path)
         assert status == 404 and "no prompt file" in body["message"], body
         assert len(body["message"]) < 400  # the path is shortened, not echoed whole
+
+
+async def test_a_malformed_url_as_a_key_is_masked_not_a_listing_error(
+    jp_fetch: Any, workspace: Path
+) -> None:
+    key = "http://[x:pw-not-shown@h"  # urlsplit refuses it (an unclosed IPv6 bracket)
+    (workspace / "odd-key.prompty").write_text(
+        f"---\nname: odd\nmodel:\n  configuration:\n    type: openai\n    api_key: '{key}'\n"
+        "---\nuser:\nhi\n"
+    )
+    status, body = await _get(jp_fetch, "prompts")
+    row = next(row for row in body["prompts"] if row["path"] == "odd-key.prompty")
+    assert status == 200 and "cannot be listed" not in str(row["error"]), row
+    assert "pw-not-shown" not in json.dumps(body)
