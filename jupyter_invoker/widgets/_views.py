@@ -154,23 +154,28 @@ def _decoder(capture: Capture) -> Any:
     return lambda ids: _decode_all(tokenizer, ids)
 
 
-def _lens_data(
+def _full_lens(
     capture: Capture,
     run: PromptRecord,
     lens: Lens,
     spec: ViewSpec,
     step: int | None,
     track: list[int],
-) -> LensData:
-    """The lens of ``run`` at ``spec``'s top-k, computed once per window with the largest
-    top-k: scrubbing steps, top-k and back costs no second pass over the unembedding."""
+    against: tuple[tuple[Any, ...], LensData] | None = None,
+) -> tuple[tuple[Any, ...], LensData]:
+    """The lens of ``run`` at the largest top-k, computed once per window (and its cache
+    key): scrubbing steps, top-k and back costs no second pass over the unembedding;
+    ``.top(k)`` gives any smaller top-k. ``against``: another lens (its key and data),
+    whose top tokens' probabilities are gathered here too (a difference view)."""
     options: dict[str, Any] = {"max_cells": spec.max_cells, "focus": spec.position, "step": step}
     cells = lens_window(run, lens, **options)
-    key = ("lens", capture.runs.index(run), cells, tuple(track))
+    gather = None if against is None else against[1].top_ids
+    key = ("lens", capture.runs.index(run), cells, tuple(track), against and against[0])
     full = capture.cached(
-        key, lambda: logit_lens(run, lens, top_k=MAX_TOP_K, track=track, **options)
+        key,
+        lambda: logit_lens(run, lens, top_k=MAX_TOP_K, track=track, gather=gather, **options),
     )
-    return full.top(spec.top_k)
+    return key, full
 
 
 def _lens(
@@ -197,18 +202,19 @@ def _lens(
         track = list(capture.model.tokenizer(spec.track, add_special_tokens=False).input_ids[:1])
         if not track:
             raise ViewError(f"track={spec.track!r} is no token of this model's vocabulary.")
-    options: dict[str, Any] = {"top_k": spec.top_k, "max_cells": spec.max_cells,
-                               "focus": spec.position}  # fmt: skip
-    data = _lens_data(capture, run, lens, spec, step, track)
+    key, full = _full_lens(capture, run, lens, spec, step, track)
+    data = full.top(spec.top_k)
     decode = _decoder(capture)
     if spec.compare:
         others = [capture.run(i) for i in spec.compare]
-        pairs = [(data, run)] + [(_lens_data(capture, r, lens, spec, None, []), r) for r in others]
+        pairs = [(data, run)] + [
+            (_full_lens(capture, r, lens, spec, None, [])[1].top(spec.top_k), r) for r in others
+        ]
         return compare_lens_figure(pairs, decode, lens)
     title = f"Logit lens · {lens.layers}.* → {lens.norm_path} → {lens.head_path}"
     views = step_views(run, data.positions, title, steps=data.steps)
     if other is not None:
-        b = logit_lens(other, lens, step=step, gather=data.top_ids, **options)
+        b = _full_lens(capture, other, lens, spec, step, [], against=(key, full))[1].top(spec.top_k)
         if b.positions != data.positions or b.layers != data.layers:
             raise ViewError(
                 f"{run_name(run)} and {run_name(other)} cover different layers or positions "
