@@ -54,6 +54,7 @@ class BackgroundRun(Generic[T]):
                 self._started.set()
 
         self._coro = coro
+        self._cancelled = False
         context = contextvars.copy_context()
         self._thread = threading.Thread(target=context.run, args=(target,), name=name)
 
@@ -79,7 +80,11 @@ class BackgroundRun(Generic[T]):
         return self._outcome["value"]  # type: ignore[no-any-return]
 
     def cancel(self) -> None:
-        """Cancel the coroutine and give it a moment to close what it opened."""
+        """Cancel the coroutine and give it a moment to close what it opened (once: a
+        second call, e.g. from an outer handler, returns at once)."""
+        if self._cancelled:
+            return
+        self._cancelled = True
         if self._thread.ident is None:  # never started: nothing runs, nothing to close
             self._coro.close()
             return
