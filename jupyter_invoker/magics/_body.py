@@ -17,13 +17,12 @@ one run function, the same that ``execute()`` uses.
 
 from __future__ import annotations
 
-import fnmatch
 import sys
 from collections.abc import Callable
 from types import CodeType
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import BodySyntaxError
+from ..exceptions import BodySyntaxError, TracingError
 from ..invokers import ExecutionResult
 from ..invokers._local import LocalOptions, run_generator
 from ..invokers._local import run_local as invokers_run_local
@@ -80,30 +79,22 @@ def _exec(shell: Any, code: CodeType | None) -> None:
 
 def check_patterns(lm: LanguageModel, patterns: list[str]) -> None:
     """Raise ValueError naming a ``--save`` pattern that matches no module."""
-    paths = [p for p in lm.module_paths() if p]
-    for pattern in patterns:
-        if not any(fnmatch.fnmatchcase(path, pattern) for path in paths):
-            examples = ", ".join(paths[i] for i in (0, len(paths) // 2, -1))
-            raise ValueError(
-                f"--save {pattern!r} matches no module of the model; module paths look like "
-                f"{examples} (print(model) shows the tree; `*` also crosses dots)."
-            )
+    try:
+        lm.modules_matching(patterns, option="--save {!r}")
+    except TracingError as exc:
+        raise ValueError(str(exc)) from None
 
 
-def save_every_step(
-    invoker: Invoker, steps: int, only: list[str] | None = None
-) -> dict[int, dict[str, Any]]:
+def save_every_step(invoker: Invoker, steps: int, only: list[str] | None = None) -> None:
     """``invoker.save_all(only=...)`` for each of the next ``steps`` steps (``only``: the
     ``--save`` globs; ``None``: every module); the body's step stays where it was."""
     here = invoker.step
-    targets: dict[int, dict[str, Any]] = {}
     try:
         for step in range(here, here + steps):
             invoker.step = step
-            targets[step] = invoker.save_all(only=only)
+            invoker.save_all(only=only)
     finally:
         invoker.step = here
-    return targets
 
 
 def _streamer(lm: LanguageModel, live: LiveOutput | None, pane: int) -> TokenStreamer | None:

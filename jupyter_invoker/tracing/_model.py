@@ -10,9 +10,10 @@ model.model.layers[5].mlp                   # a ModuleHandle, mirrors the HF tre
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import inspect
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,25 @@ class LanguageModel:
     def _called_modules(self) -> list[str]:
         """Paths of the modules a forward calls (containers such as ModuleList never are)."""
         return [path for (path, kind) in self._event_order() if kind == "output" and path]
+
+    def modules_matching(
+        self, patterns: Iterable[str], *, option: str = "save_all(only={!r})"
+    ) -> frozenset[str]:
+        """The paths of the modules a forward calls that match any of ``patterns`` (globs
+        over module paths; ``*`` also crosses dots). A pattern that matches none raises a
+        TracingError naming it as ``option`` writes it (``"--save {!r}"`` for the magics)."""
+        ordered = self._called_modules()
+        chosen: set[str] = set()
+        for pattern in patterns:
+            matched = [path for path in ordered if fnmatch.fnmatchcase(path, pattern)]
+            if not matched:
+                examples = ", ".join(ordered[i] for i in (0, len(ordered) // 2, -1))
+                raise TracingError(
+                    f"{option.format(pattern)} matches no module of the model; module paths "
+                    f"look like {examples} (print(model) shows the tree; `*` also crosses dots)."
+                )
+            chosen.update(matched)
+        return frozenset(chosen)
 
 
 def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:

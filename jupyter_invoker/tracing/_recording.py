@@ -18,7 +18,6 @@ asked for).
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -63,6 +62,7 @@ class Recording:
         self._wrapped: dict[str, tuple[torch.nn.Module, Any, Callable[..., Any]]] = {}
         self._covered: frozenset[str] = frozenset()
         self._all: frozenset[str] | None = None
+        self._matched: dict[tuple[str, ...], frozenset[str]] = {}
 
     # ------------------------------------------------------------------ targets
     def all_paths(self) -> frozenset[str]:
@@ -82,18 +82,10 @@ class Recording:
                 f"save_all(only=...) takes a glob over module paths or a list of them, such "
                 f"as 'model.layers.*.mlp'; got {only!r}."
             )
-        ordered = self._lm._called_modules()
-        chosen: set[str] = set()
-        for pattern in patterns:
-            matched = [path for path in ordered if fnmatch.fnmatchcase(path, pattern)]
-            if not matched:
-                examples = ", ".join(ordered[i] for i in (0, len(ordered) // 2, -1))
-                raise TracingError(
-                    f"save_all(only={pattern!r}) matches no module of the model; module paths "
-                    f"look like {examples} (print(model) shows the tree; `*` also crosses dots)."
-                )
-            chosen.update(matched)
-        return frozenset(chosen)
+        key = tuple(patterns)
+        if key not in self._matched:  # the same globs at every step of a --save run
+            self._matched[key] = self._lm.modules_matching(patterns)
+        return self._matched[key]
 
     def target(self, step: int, paths: frozenset[str]) -> Target | None:
         for target in self.targets.get(step, ()):

@@ -162,6 +162,10 @@ def test_two_local_runs_side_by_side_each_open_the_browser(
 def test_save_pattern_matching_nothing_names_it(shell: InteractiveShell) -> None:
     with pytest.raises(UsageError, match=r"--save 'model\.layerz\.\*' matches no module"):
         shell.run_line_magic("invoke", f"{EIFFEL} --save model.layerz.*")
+    # a container (a ModuleList is never called, so it has no output to save): refused
+    # before the run, with the same rule save_all(only=...) applies
+    with pytest.raises(UsageError, match=r"--save 'model\.layers' matches no module"):
+        shell.run_line_magic("invoke", f"{EIFFEL} --save model.layers")
 
 
 def test_nothing_saved_means_no_browser(
