@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..widgets._reduce import token_label
+
 if TYPE_CHECKING:
     from ._result import PatchResult
 
@@ -29,13 +31,6 @@ __all__ = ["MAX_CELLS", "patch_figure"]
 MAX_CELLS = 120_000  # float32 cells over all panels: ~640 KB once base64-encoded
 _NAMES = {"resid": "residual stream", "attn": "attention", "mlp": "MLP", "heads": "heads"}
 _FONT = {"family": "monospace", "size": 11}
-
-
-def _label(token: str) -> str:
-    text = token.replace("\n", "⏎").replace("\t", "⇥")
-    if text.startswith(" "):
-        text = "␣" + text[1:]
-    return text if len(text) <= 12 else text[:11] + "…"
 
 
 def _panels(result: PatchResult) -> list[tuple[str, np.ndarray]]:
@@ -90,7 +85,7 @@ def patch_figure(result: PatchResult, other: PatchResult | None = None) -> Any:
                 x_labels = [f"head {h}" for h in range(grid.shape[1])]
                 kind = "head"
             else:
-                x_labels = [f"{p}: {_label(run.tokens[p])}" for p in run.positions]
+                x_labels = [f"{p}: {token_label(run.tokens[p])}" for p in run.positions]
                 kind = "token"
             z, x_labels, block = _pool(grid, x_labels, per_panel)
             pooled_by = max(pooled_by, block)
