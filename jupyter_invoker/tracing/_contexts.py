@@ -154,7 +154,6 @@ class Invoker:
         self.text: str | list[str] | None = None
         self.tokens: list[str] | list[list[str]] | None = None
         self.saved: dict[int, dict[str, Any]] = {}
-        self._save_all_targets: list[tuple[int, dict[str, Any]]] = []
         self._prepared: Prepared | None = None
         self._run: InterleavedRun | None = None
         self._frame_depth = frame_depth
@@ -186,9 +185,7 @@ class Invoker:
         ``*`` also crosses dots): only the matching modules are recorded, so the run
         keeps (and spends time on) nothing else."""
         run = self._require_open("save_all()")
-        target = run.save_all(self.step, only)
-        self._save_all_targets.append((self.step, target))
-        return target
+        return run.save_all(self.step, only)
 
     def outputs(self, step: int = 0) -> dict[str, Any]:
         """``{module path: output}`` this invoke saved at ``step``: what ``save_all()``
@@ -295,10 +292,11 @@ class Invoker:
         assert prepared is not None
         tokenizer = self._model.tokenizer
         self.tokens = prepared.tokens(tokenizer)
-        for step, outputs in self._save_all_targets:
+        for step, targets in run.recording.targets.items():  # what save_all() asked for
             merged = self.saved.setdefault(step, {})
-            for path, value in outputs.items():
-                merged.setdefault(f"{path}.output", value)
+            for target in targets:
+                for path, value in target.values.items():
+                    merged.setdefault(f"{path}.output", value)
         self.generator.saved.append(self.saved)
         result = run.result
         if run.error is not None or result is None:
