@@ -240,16 +240,6 @@ class Capture:
         )
 
 
-def _module_outputs(saved: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"model.layers.3.output": t}`` -> ``{"model.layers.3": t}``; inputs and derived
-    values (``saved_0``) are not module outputs and stay out of the browser."""
-    out: dict[str, Any] = {}
-    for key, value in saved.items():
-        if key.endswith(".output"):
-            out[key[: -len(".output")]] = value
-    return out
-
-
 def _decode_all(tokenizer: Any, ids: list[int]) -> list[str]:
     """Each id decoded on its own: the display string of every position."""
     return [str(t) for t in tokenizer.batch_decode([[i] for i in ids])]
@@ -263,9 +253,8 @@ def _from_invokers(invokers: Any, lm: Any, mode: str) -> Capture:
     tokenizer = lm.tokenizer
     runs: list[PromptRecord] = []
     for inv in invokers:
-        steps = {
-            step: outs for step, saved in inv.saved.items() if (outs := _module_outputs(saved))
-        }
+        # inputs and derived values (``saved_0``) are not module outputs: not shown
+        steps = {step: outs for step in inv.saved if (outs := inv.outputs(step))}
         if not steps or inv.input_ids is None:
             continue
         input_ids = inv.input_ids
@@ -331,9 +320,9 @@ def collect(source: Any) -> Capture:
             )
         return collect(source.generator)
     if isinstance(source, Invoker):
-        if not any(_module_outputs(saved) for saved in source.saved.values()):
+        if not any(source.outputs(step) for step in source.saved):
             raise ViewError(f"Nothing to show: this invoke saved no module output. {_SAVE_HINT}")
-        return _from_invokers([source], source._model, source._mode)
+        return _from_invokers([source], source.model, source.mode)
     if isinstance(source, Generator):
         if not source.invokers:
             raise ViewError(f"Nothing to show: this generator ran no invoke. {_SAVE_HINT}")
