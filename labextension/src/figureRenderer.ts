@@ -96,7 +96,7 @@ export class RenderedFigure extends Widget implements IRenderMime.IRenderer {
     if (this.isDisposed) {
       return;
     }
-    if (!this._plotted) {
+    if (!this._plotly) {
       this.node.textContent = '';
     }
     // Plotly writes into the objects it is given (computed ranges, private keys):
@@ -107,8 +107,7 @@ export class RenderedFigure extends Widget implements IRenderMime.IRenderer {
       responsive: true,
       ...copy.config
     });
-    this._plotted = true;
-    this._plotly = Plotly;
+    this._plotly = Plotly; // set once drawn: a figure is on the node from here on
   }
 
   protected onAfterShow(msg: Message): void {
@@ -124,13 +123,13 @@ export class RenderedFigure extends Widget implements IRenderMime.IRenderer {
   }
 
   private _resize(): void {
-    if (this._plotted && this._plotly && this.isVisible) {
+    if (this._plotly && this.isVisible) {
       this._plotly.Plots.resize(this.node);
     }
   }
 
   dispose(): void {
-    if (this._plotted && this._plotly) {
+    if (this._plotly) {
       this._plotly.purge(this.node);
     }
     super.dispose();
@@ -139,6 +138,5 @@ export class RenderedFigure extends Widget implements IRenderMime.IRenderer {
   private _mimeType: string;
   private _next: IRenderMime.IMimeModel | null = null;
   private _drawing: Promise<void> | null = null;
-  private _plotted = false;
-  private _plotly: Plotly | null = null;
+  private _plotly: Plotly | null = null; // set once the first figure is drawn
 }

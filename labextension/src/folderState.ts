@@ -2,7 +2,7 @@
  * Which prompt folders are collapsed, remembered across page loads (JupyterLab's
  * state database when there is one) and shared by every panel of the page.
  *
- *   const folders = new FolderState(stateDB);   // stateDB may be null
+ *   const folders = folderStateFor(stateDB);   // the page's one; stateDB may be null
  *   folders.isCollapsed('tests/assets');          // false until toggled
  *   folders.toggle('tests/assets');               // saved; `changed` is emitted
  */
@@ -55,4 +55,20 @@ export class FolderState {
   private _store: IFolderStore | null;
   private _collapsed = new Set<string>();
   private _changed = new Signal<this, void>(this);
+}
+
+const shared = new Map<IFolderStore | null, FolderState>();
+
+/**
+ * The page's one FolderState for `store`: the sidebar and Notebook 7's Prompts tab
+ * share it, so a folder collapsed in one is collapsed in the other, and neither's
+ * save overwrites the other's.
+ */
+export function folderStateFor(store: IFolderStore | null): FolderState {
+  let folders = shared.get(store);
+  if (!folders) {
+    folders = new FolderState(store);
+    shared.set(store, folders);
+  }
+  return folders;
 }

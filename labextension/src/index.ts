@@ -9,7 +9,7 @@ import { IStateDB } from '@jupyterlab/statedb';
 import { INotebookTree } from '@jupyter-notebook/tree';
 
 import { refreshOnFileChange } from './fileWatch';
-import { FolderState } from './folderState';
+import { folderStateFor } from './folderState';
 import { invokerIcon } from './icon';
 import { InvokerSidebarModel } from './model';
 import { InvokerSidebar } from './panel';
@@ -32,7 +32,7 @@ const sidebar: JupyterFrontEndPlugin<IInvokerSidebarModel> = {
     state: IStateDB | null
   ): IInvokerSidebarModel => {
     const model = new InvokerSidebarModel(new InvokerClient());
-    const panel = new InvokerSidebar(model, PANEL_ID, new FolderState(state));
+    const panel = new InvokerSidebar(model, PANEL_ID, folderStateFor(state));
     panel.title.icon = invokerIcon;
     app.shell.add(panel, 'left', { rank: RANK });
     restorer?.add(panel, PANEL_ID);
@@ -71,7 +71,7 @@ const notebookTree: JupyterFrontEndPlugin<void> = {
     if (!tree) {
       return; // JupyterLab, or a Notebook 7 page other than the tree
     }
-    const panel = new InvokerSidebar(model, TREE_PANEL_ID, new FolderState(state));
+    const panel = new InvokerSidebar(model, TREE_PANEL_ID, folderStateFor(state));
     panel.title.label = 'Prompts';
     panel.title.icon = invokerIcon;
     tree.addWidget(panel);

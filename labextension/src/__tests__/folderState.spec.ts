@@ -1,7 +1,7 @@
 /**
  * Collapsed folders are remembered through the state database.
  */
-import { FolderState, IFolderStore } from '../folderState';
+import { FolderState, IFolderStore, folderStateFor } from '../folderState';
 
 class MemoryStore implements IFolderStore {
   saved = new Map<string, unknown>();
@@ -42,5 +42,17 @@ describe('FolderState', () => {
     });
     await broken.ready;
     expect(broken.isCollapsed('x')).toBe(false);
+  });
+
+  it('is one per page and store: every panel sees the same folders', async () => {
+    const store = new MemoryStore();
+    const sidebar = folderStateFor(store);
+    const treeTab = folderStateFor(store);
+    expect(treeTab).toBe(sidebar);
+    let seen = 0;
+    treeTab.changed.connect(() => (seen += 1));
+    sidebar.toggle('tests');
+    expect(treeTab.isCollapsed('tests')).toBe(true);
+    expect(seen).toBe(1);
   });
 });
