@@ -270,9 +270,14 @@ export function renderPrompts(
       continue;
     }
     const open = filtering || !view.isCollapsed(folder);
-    const rows = shown.map(prompt =>
-      row(model, prompt, idPrefix, index++, expanded.has(prompt.path), actions)
-    );
+    // A collapsed folder's rows are not built; ids stay those of the full list.
+    const first = index;
+    index += shown.length;
+    const rows = open
+      ? shown.map((prompt, i) =>
+          row(model, prompt, idPrefix, first + i, expanded.has(prompt.path), actions)
+        )
+      : [];
     sections.push(folderSection(folder, rows, all, open, filtering, actions));
   }
   if (!sections.length) {
