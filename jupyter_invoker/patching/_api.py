@@ -63,10 +63,12 @@ def patch(
     sweep = Sweep(model, setup.layout, setup.pair, rows)
     chosen = setup.metric(sweep.clean.logits, sweep.corrupt.logits)
     clean_value, corrupt_value = _values(chosen, sweep.clean.logits, sweep.corrupt.logits)
-    values = sweep.run(chosen, batch_size) - corrupt_value
-    cells = {(row.site, row.layer, row.at): float(v) for row, v in zip(rows, values, strict=True)}
-    return setup.result(lambda site, layer, index: cells[(site, layer, index)], "patch",
-                        chosen, clean_value, corrupt_value)  # fmt: skip
+    values = sweep.run(chosen, batch_size) - corrupt_value  # in the order of setup.rows()
+    position_sites = setup.position_sites
+    cut = len(position_sites) * len(setup.layers) * len(setup.positions)
+    effect = values[:cut].reshape(len(position_sites), len(setup.layers), len(setup.positions))
+    heads = values[cut:].reshape(len(setup.layers), -1) if "heads" in setup.sites else None
+    return setup.result(effect, heads, "patch", chosen, clean_value, corrupt_value)
 
 
 def attribute(
@@ -91,13 +93,20 @@ def attribute(
     for key, grad in got.grads.items():
         product = (got.clean[key].float() - got.corrupt[key].float()) * grad.float()
         if key[0] == "heads":
-            heads = product.reshape(product.shape[0], setup.layout.n_heads, -1)
-            dots[key] = heads.sum(dim=(0, 2))
+            per_head = product.reshape(product.shape[0], setup.layout.n_heads, -1)
+            dots[key] = per_head.sum(dim=(0, 2))
         else:
             dots[key] = product.sum(-1)
     clean_value, corrupt_value = _values(got.metric, got.clean_logits, got.corrupt_logits)
-    return setup.result(lambda site, layer, index: float(dots[(site, layer)][index]),
-                        "attribution", got.metric, clean_value, corrupt_value)  # fmt: skip
+    at = torch.tensor(setup.positions, dtype=torch.long)
+    effect = torch.zeros(len(setup.position_sites), len(setup.layers), len(setup.positions))
+    for i, site in enumerate(setup.position_sites):
+        for j, layer in enumerate(setup.layers):
+            effect[i, j] = dots[(site, layer)].detach().cpu()[at]
+    heads: torch.Tensor | None = None
+    if "heads" in setup.sites:
+        heads = torch.stack([dots[("heads", layer)].detach().cpu() for layer in setup.layers])
+    return setup.result(effect, heads, "attribution", got.metric, clean_value, corrupt_value)
 
 
 class _Setup:
@@ -173,27 +182,23 @@ class _Setup:
             rows += [Row("heads", layer, head) for layer in self.layers for head in heads]
         return rows
 
+    @property
+    def position_sites(self) -> tuple[str, ...]:
+        return tuple(s for s in self.sites if s in POSITION_SITES)
+
     def result(
         self,
-        cell: Callable[[str, int, int], float],
+        effect: torch.Tensor,
+        heads: torch.Tensor | None,
         method: str,
         metric: Metric,
         clean_value: float,
         corrupt_value: float,
     ) -> PatchResult:
-        position_sites = tuple(s for s in self.sites if s in POSITION_SITES)
-        effect = torch.tensor(
-            [[[cell(s, layer, p) for p in self.positions] for layer in self.layers]
-             for s in position_sites],
-            dtype=torch.float32,
-        ).reshape(len(position_sites), len(self.layers), len(self.positions))  # fmt: skip
-        heads = None
-        if "heads" in self.sites:
-            heads = torch.tensor(
-                [[cell("heads", layer, h) for h in range(self.layout.n_heads)]
-                 for layer in self.layers],
-                dtype=torch.float32,
-            )  # fmt: skip
+        """``effect``: (position site, layer, position); ``heads``: (layer, head)."""
+        position_sites = self.position_sites
+        effect = effect.detach().to(torch.float32)
+        heads = None if heads is None else heads.detach().to(torch.float32)
         name = metric.name if isinstance(metric, LogitDifference) else _callable_name(metric)
         return PatchResult(
             effect=effect, head_effect=heads, sites=position_sites, layers=list(self.layers),

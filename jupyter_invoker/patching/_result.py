@@ -96,18 +96,20 @@ class PatchResult:
     def records(self) -> list[dict[str, Any]]:
         """One dict per cell: site, layer, position (or head), token, effect."""
         rows: list[dict[str, Any]] = []
+        effect = self.effect.tolist()  # Python floats at once, not one tensor read per cell
         for s, site in enumerate(self.sites):
             for i, layer in enumerate(self.layers):
                 for j, position in enumerate(self.positions):
                     rows.append({"site": site, "layer": layer, "position": position,
                                  "head": None, "token": self.tokens[position],
-                                 "effect": float(self.effect[s, i, j])})  # fmt: skip
+                                 "effect": effect[s][i][j]})  # fmt: skip
         if self.head_effect is not None:
+            heads = self.head_effect.tolist()
             for i, layer in enumerate(self.layers):
                 for head in range(self.n_heads):
                     rows.append({"site": "heads", "layer": layer, "position": None,
                                  "head": head, "token": None,
-                                 "effect": float(self.head_effect[i, head])})  # fmt: skip
+                                 "effect": heads[i][head]})  # fmt: skip
         return rows
 
     def to_dataframe(self) -> Any:
