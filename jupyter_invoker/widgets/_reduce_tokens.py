@@ -48,9 +48,11 @@ def top_tokens(
 ) -> TokenData:
     """Top-k tokens and probabilities of ``path``'s output (logits over the vocabulary)
     at every saved position, in a window of ``max_tokens`` ending at ``focus``."""
-    logits, positions = run.activation(path)  # (pos, vocab)
-    cut, note = window(positions, max_tokens, focus=focus)
-    rows = logits[cut].reshape(cut.stop - cut.start, -1)
+    every = run.positions(path)  # no tensor built: the window is cut before joining
+    cut, note = window(every, max_tokens, focus=focus)
+    shown = every[cut]
+    logits, positions = run.activation(path, between=(shown[0], shown[-1]))  # (pos, vocab)
+    rows = logits.reshape(len(positions), -1)
     ids, probs = [], []
     for start in range(0, rows.shape[0], _CHUNK):
         block = torch.softmax(rows[start : start + _CHUNK].float(), dim=-1)
@@ -60,7 +62,7 @@ def top_tokens(
     notes = [f"softmax over {rows.shape[-1]} tokens, top-{top_k}"] + ([note] if note else [])
     return TokenData(
         path=path,
-        positions=positions[cut],
+        positions=positions,
         ids=torch.cat(ids).numpy(),
         probs=torch.cat(probs).numpy().astype(np.float32),
         notes=notes,
