@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
+from ..tracing._recording import wrap_forward
 from ._sites import Layout
 
 if TYPE_CHECKING:
@@ -197,21 +198,19 @@ def _stubs(
     state = corrupt.resid[below - 1][start:]
     value = state.expand(size, *state.shape).contiguous()
 
-    def stub(*_args: Any, **_kwargs: Any) -> torch.Tensor:
-        return value
+    def stubbed(_forward: Any) -> Any:
+        def stub(*_args: Any, **_kwargs: Any) -> torch.Tensor:
+            return value
+
+        return stub
 
     layers = [lm._module(layout.module("resid", layer)) for layer in range(below)]
-    own = [layer.__dict__.get("forward") for layer in layers]
-    for layer in layers:
-        layer.forward = stub
+    restores = [wrap_forward(layer, stubbed) for layer in layers]
     try:
         yield
     finally:
-        for layer, previous in zip(layers, own, strict=True):
-            if previous is None:
-                del layer.forward
-            else:
-                layer.forward = previous
+        for restore in restores:
+            restore()
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from ..exceptions import TracingError
 from . import _tensor
 from ._engine import InterleavedRun
 from ._inputs import Prepared, prepare_input
+from ._recording import wrap_forward
 
 if TYPE_CHECKING:
     from ._model import LanguageModel
@@ -315,23 +316,19 @@ class Invoker:
 def _grad_in_forward(hf_model: Any) -> Iterator[None]:
     """transformers' ``generate`` runs under ``torch.no_grad()``: turn gradients on inside
     each forward of the model (a wrapper on the instance's ``forward``, removed after)."""
-    own = hf_model.__dict__.get("forward")  # someone's wrapper on the instance, if any
-    forward = hf_model.forward
 
-    def forward_with_grad(*args: Any, **kwargs: Any) -> Any:
-        with torch.enable_grad():
-            return forward(*args, **kwargs)
+    def make(forward: Any) -> Any:
+        def forward_with_grad(*args: Any, **kwargs: Any) -> Any:
+            with torch.enable_grad():
+                return forward(*args, **kwargs)
 
-    forward_with_grad.__wrapped__ = forward  # type: ignore[attr-defined]  # inspect.signature
-    hf_model.forward = forward_with_grad
+        return forward_with_grad
+
+    restore = wrap_forward(hf_model, make)
     try:
         yield
     finally:
-        if hf_model.__dict__.get("forward") is forward_with_grad:
-            if own is None:
-                del hf_model.forward
-            else:
-                hf_model.forward = own
+        restore()
 
 
 @contextlib.contextmanager

@@ -59,7 +59,7 @@ class Recording:
         # and stop recording when the run stops (a wrapper someone re-wrapped stays behind).
         self.current: list[dict[str, Any]] = [{}]
         self._live = [False]
-        self._wrapped: dict[str, tuple[torch.nn.Module, Any, Callable[..., Any]]] = {}
+        self._wrapped: dict[str, Callable[[], None]] = {}  # path -> what unwraps it
         self._covered: frozenset[str] = frozenset()
         self._all: frozenset[str] | None = None
         self._matched: dict[tuple[str, ...], frozenset[str]] = {}
@@ -150,37 +150,56 @@ class Recording:
         self._live[0] = True
         for path in self._lm._called_modules():
             if path in paths and path not in self._wrapped:
-                module = self._lm._module(path)
-                original = module.__dict__.get("forward", _NOTHING)
-                self._wrapped[path] = (module, original, _recorder(module, path, self))
+                self._wrapped[path] = _recorder(self._lm._module(path), path, self)
 
     def stop(self) -> None:
         self._live[0] = False  # a wrapper that someone else re-wrapped records nothing
         wrapped, self._wrapped = self._wrapped, {}
-        for module, original, wrapper in wrapped.values():
-            if module.__dict__.get("forward") is not wrapper:
-                continue  # wrapped again by someone else since: leave their wrapper in place
-            if original is _NOTHING:
-                del module.forward
-            else:
-                module.forward = original
+        for restore in wrapped.values():
+            restore()
 
     def wrapped(self) -> list[str]:
         """Paths whose ``forward`` is wrapped right now."""
         return list(self._wrapped)
 
 
-def _recorder(module: torch.nn.Module, path: str, recording: Recording) -> Callable[..., Any]:
-    """Install on ``module`` a ``forward`` that keeps its result in the current step's dict."""
+def wrap_forward(
+    module: torch.nn.Module, make: Callable[[Callable[..., Any]], Callable[..., Any]]
+) -> Callable[[], None]:
+    """Install ``make(module.forward)`` as the instance's ``forward`` and return the
+    function that takes it off again: what was on the instance before comes back (or
+    nothing, so the class's ``forward`` applies), unless someone wrapped the module
+    again since, whose wrapper is then left in place. A wrapper on the instance, not a
+    hook: a module with no hooks keeps torch's fast call path."""
+    before = module.__dict__.get("forward", _NOTHING)
     forward = module.forward
+    wrapper = make(forward)
+    wrapper.__wrapped__ = forward  # type: ignore[attr-defined]  # inspect.signature
+    module.forward = wrapper
+
+    def restore() -> None:
+        if module.__dict__.get("forward") is not wrapper:
+            return  # wrapped again by someone else since: leave their wrapper
+        if before is _NOTHING:
+            del module.forward
+        else:
+            module.forward = before
+
+    return restore
+
+
+def _recorder(module: torch.nn.Module, path: str, recording: Recording) -> Callable[[], None]:
+    """Install on ``module`` a ``forward`` that keeps its result in the current step's
+    dict; returns what takes it off."""
     outputs, live = recording.current, recording._live
 
-    def recording_forward(*args: Any, **kwargs: Any) -> Any:
-        output = forward(*args, **kwargs)
-        if live[0]:
-            outputs[0].setdefault(path, output)
-        return output
+    def make(forward: Callable[..., Any]) -> Callable[..., Any]:
+        def recording_forward(*args: Any, **kwargs: Any) -> Any:
+            output = forward(*args, **kwargs)
+            if live[0]:
+                outputs[0].setdefault(path, output)
+            return output
 
-    recording_forward.__wrapped__ = forward  # type: ignore[attr-defined]  # inspect.signature
-    module.forward = recording_forward
-    return recording_forward
+        return recording_forward
+
+    return wrap_forward(module, make)
