@@ -68,28 +68,13 @@ def check_configuration(configuration: Mapping[str, Any], where: str) -> dict[st
     clean: dict[str, Any] = {}
     for name, value in configuration.items():
         field = str(name)
-        if isinstance(value, Secret):
-            raise _literal_key(field, where)
         if is_secret_field(field):
             if value is None or value == "":
                 continue  # "no key" (a local server): nothing to store
             if not (isinstance(value, str) and ENV_REFERENCE.match(value.strip())):
                 raise _literal_key(field, where)
             value = value.strip()
-        if isinstance(value, str):
-            _check_text(value, field, where)
-        elif isinstance(value, Mapping):
-            value = check_configuration(value, where)
-        elif isinstance(value, list):
-            value = [_check_item(item, field, where) for item in value]
-        elif isinstance(value, float) and not math.isfinite(value):
-            raise _not_finite(field, where)
-        elif not isinstance(value, int | float | bool | type(None)):
-            raise InvokerConfigError(
-                f"{where} has a `{field}` of type {type(value).__name__}; only JSON values "
-                "(text, numbers, true/false, lists, objects) can be stored."
-            )
-        clean[field] = value
+        clean[field] = _check_value(value, field, where)
     return clean
 
 
@@ -111,18 +96,24 @@ def _check_text(value: str, field: str, where: str) -> None:
         )
 
 
-def _check_item(item: Any, field: str, where: str) -> Any:
-    if isinstance(item, Mapping):
-        return check_configuration(item, where)
-    if isinstance(item, Secret):
+def _check_value(value: Any, field: str, where: str) -> Any:
+    """One value of ``field`` (or an item of a list under it), checked and JSON-clean."""
+    if isinstance(value, Secret):
         raise _literal_key(field, where)
-    if isinstance(item, str):
-        _check_text(item, field, where)
-    elif isinstance(item, float) and not math.isfinite(item):
+    if isinstance(value, str):
+        _check_text(value, field, where)
+    elif isinstance(value, Mapping):
+        return check_configuration(value, where)
+    elif isinstance(value, list):
+        return [_check_value(item, field, where) for item in value]
+    elif isinstance(value, float) and not math.isfinite(value):
         raise _not_finite(field, where)
-    elif isinstance(item, list):
-        return [_check_item(inner, field, where) for inner in item]
-    return item
+    elif not isinstance(value, int | float | bool | type(None)):
+        raise InvokerConfigError(
+            f"{where} has a `{field}` of type {type(value).__name__}; only JSON values "
+            "(text, numbers, true/false, lists, objects) can be stored."
+        )
+    return value
 
 
 def _not_finite(field: str, where: str) -> InvokerConfigError:

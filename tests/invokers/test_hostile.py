@@ -217,3 +217,12 @@ def test_an_answer_echoing_the_key_is_masked_in_text_chunks_and_repr(
     result = execute(path, on_chunk=chunks.append)
     assert "".join(chunks) == result.text == "your key is Bearer ***, keep it safe"
     assert not any(FAKE_KEY[:4] in chunk for chunk in chunks), chunks
+
+
+@pytest.mark.parametrize(
+    "value", [object(), [object()], [[1, {1, 2}]]], ids=["value", "item", "nested"]
+)
+def test_a_value_json_cannot_hold_is_refused_wherever_it_sits(value: Any) -> None:
+    with pytest.raises(InvokerConfigError, match=r"`tags` of type (object|set); only JSON values"):
+        save_connection("c", "openai", {"name": "m", "tags": value})
+    assert not selections_path().exists()
