@@ -24,7 +24,7 @@ import email.utils
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -83,16 +83,18 @@ def _server_detail(exc: openai.APIError) -> str:
     return text if len(text) <= _DETAIL_MAX else text[: _DETAIL_MAX - 3] + "..."
 
 
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc`` and what it was raised from or during, outermost first (each once)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
 def _connect_timed_out(exc: BaseException) -> bool:
     """Whether the timeout was the connection's (nothing accepted it), not the answer's."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        if isinstance(current, httpx2.ConnectTimeout):
-            return True
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return False
+    return any(isinstance(link, httpx2.ConnectTimeout) for link in _chain(exc))
 
 
 def map_error(
@@ -192,15 +194,14 @@ def map_error(
 
 def _scrub(exc: BaseException | None, ctx: CallContext) -> None:
     """Redact the secrets from ``exc`` and its chain: they show in our traceback."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen and ctx.secrets:
-        seen.add(id(exc))
-        exc.args = tuple(ctx.clean(a) if isinstance(a, str) else a for a in exc.args)
-        if isinstance(getattr(exc, "message", None), str):
-            exc.message = ctx.clean(exc.message)  # type: ignore[attr-defined]
-        if isinstance(exc, openai.APIError):
-            exc.body = redact_json(exc.body, *ctx.secrets)
-        exc = exc.__cause__ or exc.__context__
+    if not ctx.secrets:
+        return
+    for link in _chain(exc):
+        link.args = tuple(ctx.clean(a) if isinstance(a, str) else a for a in link.args)
+        if isinstance(getattr(link, "message", None), str):
+            link.message = ctx.clean(link.message)  # type: ignore[attr-defined]
+        if isinstance(link, openai.APIError):
+            link.body = redact_json(link.body, *ctx.secrets)
 
 
 def _retry_after(exc: openai.APIStatusError) -> float | None:

@@ -52,7 +52,6 @@ BUILTINS: dict[str, str] = {
     "openai": "jupyter_invoker.invokers._openai:OpenAIInvoker",
     "serverless": "jupyter_invoker.invokers._openai:ServerlessInvoker",
 }
-_BUILTINS = BUILTINS  # the former private name
 LOCAL = "local"
 
 
