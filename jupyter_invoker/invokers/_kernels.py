@@ -48,6 +48,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _other_live(entry: Mapping[str, Any]) -> list[int]:
+    """The pids of ``entry`` that are running processes other than this one."""
+    return [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
+
+
 def record_kernel_invoker(name: str, target: str) -> None:
     """Note in the store that this process registered ``name`` (best effort, never raises)."""
     if not _recording():
@@ -56,8 +61,7 @@ def record_kernel_invoker(name: str, target: str) -> None:
         with edit_store() as data:
             section = data["kernel_invokers"]
             entry = section.get(name) or {"pids": []}
-            pids = [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
-            section[name] = {"pids": [*pids, os.getpid()], "class": target}
+            section[name] = {"pids": [*_other_live(entry), os.getpid()], "class": target}
             for other in [n for n, e in section.items() if not any(map(_alive, e["pids"]))]:
                 del section[other]
     except (InvokerConfigError, OSError) as exc:
@@ -72,7 +76,7 @@ def forget_kernel_invoker(name: str) -> None:
         with edit_store() as data:
             entry = data["kernel_invokers"].get(name)
             if entry is not None:
-                pids = [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
+                pids = _other_live(entry)
                 if pids:
                     entry["pids"] = pids
                 else:
@@ -86,7 +90,6 @@ def live_kernel_invokers(store: Mapping[str, Any] | None = None) -> dict[str, li
     data = read_store() if store is None else store
     found: dict[str, list[int]] = {}
     for name, entry in data["kernel_invokers"].items():
-        pids = [p for p in entry["pids"] if p != os.getpid() and _alive(p)]
-        if pids:
+        if pids := _other_live(entry):
             found[name] = pids
     return found
