@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._paths import is_hidden
+
 __all__ = ["MAX_DEPTH", "MAX_ENTRIES", "MAX_PROMPTS", "SKIPPED", "Discovery", "discover"]
 
 MAX_ENTRIES = 200_000
@@ -57,7 +59,7 @@ class _Excluder:
 
 def _skip_dir(entry: os.DirEntry[str]) -> bool:
     name = entry.name
-    if name.startswith(".") or name in SKIPPED or entry.is_symlink():
+    if name in SKIPPED or entry.is_symlink():  # hidden names never get here
         return True
     return os.path.exists(os.path.join(entry.path, "pyvenv.cfg")) or os.path.isdir(
         os.path.join(entry.path, "conda-meta")
@@ -72,8 +74,7 @@ def _linked_file(entry: os.DirEntry[str], root: Path) -> Path | None:
             return None
     except (OSError, RuntimeError):
         return None
-    hidden = any(part.startswith(".") for part in real.relative_to(root).parts)
-    return None if hidden else real
+    return None if is_hidden(root, "", real) else real
 
 
 def discover(root: Path, exclude: Sequence[str] = ()) -> Discovery:
