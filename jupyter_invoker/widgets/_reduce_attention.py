@@ -123,11 +123,6 @@ def attention(
         notes.append(note + " for queries and keys")
         positions = positions[cut]
     n_heads = next(iter(rows.values())).shape[0]
-    full = np.full((n_heads, len(positions), len(positions)), np.nan, dtype=np.float32)
-    for i, p in enumerate(positions):
-        keys = rows[p].numpy()  # key index = absolute position (left padding dropped)
-        cols = [j for j, k in enumerate(positions) if k <= p and k < keys.shape[1]]
-        full[:, i, cols] = keys[:, [positions[j] for j in cols]]
     heads = list(range(n_heads))
     if n_heads * len(positions) ** 2 > max_cells:
         chosen = 0 if head is None else head
@@ -137,12 +132,19 @@ def attention(
         heads = [head]
     if any(h < 0 or h >= n_heads for h in heads):
         raise ViewError(f"head={head} does not exist: layer {index} has {n_heads} heads.")
+    # only the heads shown: query × key, NaN where a key comes after its query
+    shown = np.full((len(heads), len(positions), len(positions)), np.nan, dtype=np.float32)
+    at = np.asarray(positions)
+    for i, p in enumerate(positions):
+        keys = rows[p][heads].numpy()  # key index = absolute position (left padding dropped)
+        cols = (at <= p) & (at < keys.shape[1])
+        shown[:, i, cols] = keys[:, at[cols]]
     return AttentionData(
         layer=index,
         path=path,
         heads=heads,
         positions=positions,
-        weights=full[heads],
+        weights=shown,
         n_heads=n_heads,
         notes=notes,
     )
